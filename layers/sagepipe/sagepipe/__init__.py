@@ -1,0 +1,1 @@
+"""sagepipe: the shared library of the retraining pipeline's Lambdas."""

@@ -1,0 +1,71 @@
+"""boto3 clients with the retry policy every function uses.
+
+Clients honour the standard AWS SDK settings, including AWS_ENDPOINT_URL and
+AWS_ENDPOINT_URL_<SERVICE>, which is how the offline stack reaches its local services.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from sagepipe.errors import TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalServerError",
+    }
+)
+
+
+def s3_client() -> S3Client:
+    return boto3.client("s3", config=RETRY_CONFIG)
+
+
+def sagemaker_client() -> SageMakerClient:
+    return boto3.client("sagemaker", config=RETRY_CONFIG)
+
+
+def sagemaker_runtime_client() -> SageMakerRuntimeClient:
+    # One retry at most: a prediction must answer well inside API Gateway's 29 s.
+    config = Config(retries={"mode": "standard", "max_attempts": 2}, read_timeout=60)
+    return boto3.client("sagemaker-runtime", config=config)
+
+
+def sfn_client() -> SFNClient:
+    return boto3.client("stepfunctions", config=RETRY_CONFIG)
+
+
+def sns_client() -> SNSClient:
+    return boto3.client("sns", config=RETRY_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    code: Any = error.response.get("Error", {}).get("Code", "")
+    return str(code)
+
+
+def raise_if_transient(error: ClientError) -> None:
+    """Re-raise a throttling/server error as TransientError so Step Functions retries it."""
+    if error_code(error) in THROTTLING_CODES:
+        raise TransientError(f"AWS is throttling or unavailable: {error}") from error

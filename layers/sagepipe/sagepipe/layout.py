@@ -1,0 +1,94 @@
+"""Every S3 key the pipeline reads or writes (see docs/design.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INCOMING = "incoming/"
+PIPELINE_CONFIG_NAME = "pipeline.json"
+DATA_SUFFIXES = (".csv", ".csv.gz")
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def model_of_incoming_key(key: str) -> str | None:
+    """`incoming/<model>/<file>` -> model; None for keys outside that shape."""
+    if not key.startswith(INCOMING):
+        return None
+    parts = key[len(INCOMING) :].split("/")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0]
+
+
+def is_data_key(key: str) -> bool:
+    return key.lower().endswith(DATA_SUFFIXES)
+
+
+def pipeline_config_key(model: str) -> str:
+    return f"{INCOMING}{model}/{PIPELINE_CONFIG_NAME}"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Keys of one run: runs/<model>/<run_id>/..."""
+
+    model: str
+    run_id: str
+
+    @property
+    def root(self) -> str:
+        return f"runs/{self.model}/{self.run_id}/"
+
+    @property
+    def train_key(self) -> str:
+        return f"{self.root}data/train/train.csv"
+
+    @property
+    def validation_key(self) -> str:
+        return f"{self.root}data/validation/validation.csv"
+
+    @property
+    def test_features_key(self) -> str:
+        return f"{self.root}data/test/features.csv"
+
+    @property
+    def test_labels_key(self) -> str:
+        return f"{self.root}data/test/labels.csv"
+
+    @property
+    def schema_key(self) -> str:
+        return f"{self.root}schema.json"
+
+    @property
+    def profile_key(self) -> str:
+        return f"{self.root}profile.json"
+
+    @property
+    def training_output_prefix(self) -> str:
+        return f"{self.root}training/"
+
+    @property
+    def transform_output_prefix(self) -> str:
+        return f"{self.root}transform/"
+
+    @property
+    def metrics_key(self) -> str:
+        return f"{self.root}metrics.json"
+
+
+def version_key(model: str, version: str) -> str:
+    return f"models/{model}/versions/{version}.json"
+
+
+def live_pointer_key(model: str) -> str:
+    return f"models/{model}/live.json"

@@ -15,6 +15,7 @@ OTHER_CATEGORY = "__other__"
 
 ColumnKind = Literal["numeric", "categorical"]
 MissingPolicy = Literal["native", "impute"]
+ContentType = Literal["text/libsvm", "text/csv"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class FeatureContract:
     algorithm: str
     columns: tuple[ColumnSpec, ...]
     missing: MissingPolicy
+    content_type: ContentType
     dropped: tuple[DroppedColumn, ...] = ()
     features: tuple[str, ...] = field(default=())
 
@@ -86,6 +88,7 @@ class FeatureContract:
                 for c in data["columns"]
             ),
             missing=data["missing"],
+            content_type=data["content_type"],
             dropped=tuple(DroppedColumn(d["name"], d["reason"]) for d in data.get("dropped", [])),
             features=tuple(data["features"]),
         )

@@ -31,13 +31,13 @@ class RequestError(PipelineError):
     """A prediction request is invalid (HTTP 400)."""
 
 
-class ModelNotFound(PipelineError):
+class ModelNotFoundError(PipelineError):
     """No live model of that name (HTTP 404)."""
 
 
-class EndpointUnavailable(PipelineError):
+class EndpointUnavailableError(PipelineError):
     """The endpoint exists but cannot answer now (HTTP 503)."""
 
 
-class EndpointFailure(PipelineError):
+class EndpointFailureError(PipelineError):
     """The endpoint answered with an error (HTTP 502)."""

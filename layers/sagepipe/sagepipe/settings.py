@@ -1,0 +1,187 @@
+"""Per-function settings, parsed and validated once from the environment.
+
+The template sets these variables (see docs/design.md); nothing else in the code base
+reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sagepipe.errors import ConfigError
+from sagepipe.naming import PREFIX_MAX
+from sagepipe.pipeline_config import PipelineDefaults
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from error
+    if value < minimum:
+        raise ConfigError(f"environment variable {name}={value} is below {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as error:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a number") from error
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    data_bucket: str
+    resource_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CommonSettings:
+        env = os.environ if env is None else env
+        prefix = env.get("RESOURCE_PREFIX", "sagepipe").strip() or "sagepipe"
+        if len(prefix) > PREFIX_MAX:
+            raise ConfigError(f"RESOURCE_PREFIX {prefix!r} is longer than {PREFIX_MAX}")
+        return cls(data_bucket=_require(env, "DATA_BUCKET"), resource_prefix=prefix)
+
+
+@dataclass(frozen=True)
+class StartRunSettings:
+    common: CommonSettings
+    state_machine_arn: str
+    poll_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StartRunSettings:
+        env = os.environ if env is None else env
+        return cls(
+            common=CommonSettings.from_env(env),
+            state_machine_arn=_require(env, "STATE_MACHINE_ARN"),
+            poll_seconds=_int(env, "POLL_SECONDS", 30, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class PreprocessFunctionSettings:
+    common: CommonSettings
+    defaults: PipelineDefaults
+    max_categories: int
+    min_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PreprocessFunctionSettings:
+        env = os.environ if env is None else env
+        algorithm = env.get("DEFAULT_ALGORITHM", "").strip() or "xgboost"
+        if algorithm not in ("xgboost", "linear-learner"):
+            raise ConfigError(f"DEFAULT_ALGORITHM {algorithm!r} is not xgboost or linear-learner")
+        defaults = PipelineDefaults(
+            target=env.get("DEFAULT_TARGET", "").strip() or None,
+            algorithm=algorithm,  # type: ignore[arg-type]
+            max_rmse=_float(env, "DEFAULT_MAX_RMSE", None),
+            test_fraction=_float(env, "TEST_FRACTION", 0.2) or 0.2,
+            validation_fraction=_float(env, "VALIDATION_FRACTION", 0.1) or 0.0,
+            seed=_int(env, "SEED", 42),
+        )
+        return cls(
+            common=CommonSettings.from_env(env),
+            defaults=defaults,
+            max_categories=_int(env, "MAX_CATEGORIES", 20, minimum=1),
+            min_rows=_int(env, "MIN_ROWS", 20, minimum=2),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    common: CommonSettings
+    role_arn: str
+    instance_type: str
+    max_runtime_seconds: int
+    use_spot: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrainingSettings:
+        env = os.environ if env is None else env
+        return cls(
+            common=CommonSettings.from_env(env),
+            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
+            instance_type=env.get("TRAINING_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+            max_runtime_seconds=_int(env, "TRAINING_MAX_RUNTIME_SECONDS", 3600, minimum=60),
+            use_spot=_bool(env, "USE_SPOT_TRAINING"),
+        )
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    common: CommonSettings
+    role_arn: str
+    instance_type: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TransformSettings:
+        env = os.environ if env is None else env
+        return cls(
+            common=CommonSettings.from_env(env),
+            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
+            instance_type=env.get("TRANSFORM_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+        )
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    common: CommonSettings
+    instance_type: str
+    instance_count: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeploySettings:
+        env = os.environ if env is None else env
+        return cls(
+            common=CommonSettings.from_env(env),
+            instance_type=env.get("ENDPOINT_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+            instance_count=_int(env, "ENDPOINT_INSTANCE_COUNT", 1, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    common: CommonSettings
+    topic_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
+        env = os.environ if env is None else env
+        return cls(common=CommonSettings.from_env(env), topic_arn=_require(env, "TOPIC_ARN"))
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    common: CommonSettings
+    max_records: int
+    live_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PredictSettings:
+        env = os.environ if env is None else env
+        return cls(
+            common=CommonSettings.from_env(env),
+            max_records=_int(env, "MAX_RECORDS", 10_000, minimum=1),
+            live_cache_seconds=_int(env, "LIVE_CACHE_SECONDS", 5),
+        )

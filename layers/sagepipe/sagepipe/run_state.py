@@ -1,0 +1,124 @@
+"""Typed views of the state machine's data (see docs/design.md, State machine data).
+
+Each step reads the parts it needs from its Lambda event with `from_dict` and returns
+its own record with `to_dict`; Step Functions stores that at the step's ResultPath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunInput:
+    run_id: str
+    model: str
+    version: str
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+    poll_seconds: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInput:
+        return cls(
+            run_id=str(data["run_id"]),
+            model=str(data["model"]),
+            version=str(data["version"]),
+            bucket=str(data["bucket"]),
+            key=str(data["key"]),
+            version_id=data.get("version_id"),
+            size=int(data.get("size", 0)),
+            poll_seconds=int(data.get("poll_seconds", 30)),
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What preprocessing produced: channel URIs, the contract, the resolved settings."""
+
+    config: dict[str, Any]
+    algorithm: str
+    content_type: str
+    train_uri: str
+    validation_uri: str | None
+    test_features_uri: str
+    test_labels_uri: str
+    schema_uri: str
+    profile_uri: str
+    rows: dict[str, int]
+    feature_count: int
+    train_target_mean: float
+    dropped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prepared:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainingRef:
+    job_name: str
+    image: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRef:
+        return cls(job_name=str(data["job_name"]), image=str(data["image"]))
+
+
+@dataclass(frozen=True)
+class TransformRef:
+    job_name: str
+    model_name: str
+    model_data: str
+    output_uri: str
+    trained_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformRef:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict[str, float]
+    deploy: bool
+    reason: str
+    metrics_uri: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint_name: str
+    endpoint_config_name: str
+    variant: str
+    version: str
+    action: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+        return cls(**data)

@@ -1,0 +1,1 @@
+"""One module per pipeline step: plain functions that take their AWS clients as arguments."""

@@ -36,8 +36,8 @@ def _zipf_choice(rng: np.random.Generator, values: np.ndarray, size: int) -> np.
 
 
 def _hhmm(minutes: np.ndarray) -> np.ndarray:
-    minutes = np.mod(minutes, 24 * 60)
-    return (minutes // 60) * 100 + minutes % 60
+    wrapped = np.mod(minutes, 24 * 60)
+    return np.asarray((wrapped // 60) * 100 + wrapped % 60)
 
 
 def generate(rows: int = SEED_ROWS, seed: int = 2016) -> pd.DataFrame:

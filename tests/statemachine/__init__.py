@@ -1,0 +1,1 @@
+"""State machine tests: the real ASL executed by moto."""

@@ -1,0 +1,174 @@
+"""Text/csv and text/libsvm parsing, as the built-in containers read them.
+
+CSV: no header; an empty field (or `nan`) is a missing value. libsvm: `label idx:val ...`;
+an absent index is a missing value. Both become dense float matrices with NaN for missing,
+which XGBoost treats exactly as it treats absent sparse entries.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sagepipe_local.sagemaker.algorithms.base import FloatArray
+
+CSV = "text/csv"
+LIBSVM = "text/libsvm"
+_ALIASES = {"csv": CSV, "libsvm": LIBSVM, "text/x-libsvm": LIBSVM}
+
+
+class DataFormatError(ValueError):
+    """The text is not valid for its content type; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class MediaType:
+    mime: str
+    parameters: dict[str, str]
+
+
+def parse_media_type(raw: str | None, default: str) -> MediaType:
+    """`text/csv; label_size=1` -> MediaType("text/csv", {"label_size": "1"})."""
+    if raw is None or not raw.strip():
+        return MediaType(default, {})
+    mime, *parameters = (part.strip() for part in raw.split(";"))
+    mime = mime.lower()
+    values: dict[str, str] = {}
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key:
+            values[key.strip().lower()] = value.strip()
+    return MediaType(_ALIASES.get(mime, mime), values)
+
+
+def read_text(files: Sequence[Path], gzipped: bool) -> list[tuple[str, str]]:
+    """(file name, text) for each file."""
+    texts = []
+    for path in files:
+        raw = path.read_bytes()
+        if gzipped:
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError) as error:
+                raise DataFormatError(f"{path.name}: not a gzip file ({error})") from error
+        try:
+            texts.append((path.name, raw.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            raise DataFormatError(f"{path.name}: not UTF-8 text ({error})") from error
+    return texts
+
+
+def _records(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def parse_csv(text: str, source: str) -> FloatArray:
+    """Rows x columns of floats; NaN where a field is empty."""
+    lines = _records(text)
+    if not lines:
+        return np.empty((0, 0), dtype=np.float64)
+    try:
+        matrix: FloatArray = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        # Empty fields or ragged rows: the slow path says which row and column.
+        return _parse_csv_by_field(lines, source)
+    return matrix
+
+
+def _parse_csv_by_field(lines: list[str], source: str) -> FloatArray:
+    width = len(lines[0].split(","))
+    matrix = np.empty((len(lines), width), dtype=np.float64)
+    for row, line in enumerate(lines):
+        fields = line.split(",")
+        if len(fields) != width:
+            raise DataFormatError(
+                f"{source}: line {row + 1} has {len(fields)} columns, the first line has {width}"
+            )
+        for column, raw in enumerate(fields):
+            value = raw.strip()
+            if not value:
+                matrix[row, column] = np.nan
+                continue
+            try:
+                matrix[row, column] = float(value)
+            except ValueError as error:
+                raise DataFormatError(
+                    f"{source}: line {row + 1}, column {column + 1}: {value[:40]!r} is not a number"
+                ) from error
+    return matrix
+
+
+@dataclass(frozen=True)
+class LibsvmRows:
+    labels: FloatArray
+    features: FloatArray  # NaN where an index is absent
+
+
+def parse_libsvm(text: str, source: str, *, labelled: bool) -> LibsvmRows:
+    """Parse libsvm lines. Unlabelled input may still start with a placeholder label token."""
+    lines = _records(text)
+    labels = np.zeros(len(lines), dtype=np.float64)
+    rows: list[int] = []
+    columns: list[int] = []
+    values: list[float] = []
+    for row, line in enumerate(lines):
+        tokens = line.split()
+        if tokens and ":" not in tokens[0]:
+            labels[row] = _number(tokens[0], source, row, "label")
+            tokens = tokens[1:]
+        elif labelled:
+            raise DataFormatError(f"{source}: line {row + 1} does not start with a label")
+        for token in tokens:
+            if token.startswith("#"):
+                break
+            index_text, separator, value_text = token.partition(":")
+            if not separator:
+                raise DataFormatError(
+                    f"{source}: line {row + 1}: {token[:40]!r} is not an index:value pair"
+                )
+            try:
+                index = int(index_text)
+            except ValueError as error:
+                raise DataFormatError(
+                    f"{source}: line {row + 1}: feature index {index_text[:20]!r} is not an integer"
+                ) from error
+            if index < 0:
+                raise DataFormatError(f"{source}: line {row + 1}: negative feature index {index}")
+            rows.append(row)
+            columns.append(index)
+            values.append(_number(value_text, source, row, f"feature {index}"))
+    width = max(columns) + 1 if columns else 0
+    features = np.full((len(lines), width), np.nan, dtype=np.float64)
+    if rows:
+        features[np.asarray(rows), np.asarray(columns)] = np.asarray(values, dtype=np.float64)
+    return LibsvmRows(labels=labels, features=features)
+
+
+def _number(text: str, source: str, row: int, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError as error:
+        raise DataFormatError(
+            f"{source}: line {row + 1}: {what} {text[:40]!r} is not a number"
+        ) from error
+
+
+def pad_columns(features: FloatArray, width: int) -> FloatArray:
+    """Widen with missing values (libsvm rows need not mention the last features)."""
+    if features.shape[1] >= width:
+        return features
+    padding = np.full((features.shape[0], width - features.shape[1]), np.nan)
+    return np.hstack([features, padding])
+
+
+def stack_rows(blocks: Sequence[FloatArray]) -> FloatArray:
+    """Stack row blocks whose widths may differ (libsvm files), padding with NaN."""
+    non_empty = [block for block in blocks if block.shape[0] > 0]
+    if not non_empty:
+        return np.empty((0, 0), dtype=np.float64)
+    width = max(block.shape[1] for block in non_empty)
+    return np.vstack([pad_columns(block, width) for block in non_empty])

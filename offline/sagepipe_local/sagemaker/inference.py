@@ -1,0 +1,39 @@
+"""Model answers as the built-in servers encode them, by Accept type."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from sagepipe_local.sagemaker.algorithms.base import FloatArray, PayloadError
+from sagepipe_local.sagemaker.algorithms.data import CSV, parse_media_type
+
+JSON = "application/json"
+JSON_LINES = "application/jsonlines"
+
+
+def encode_predictions(predictions: FloatArray, accept: str | None) -> tuple[bytes, str]:
+    """(body, content type). text/csv is one line per record; JSON wraps {"score": x}."""
+    media = parse_media_type(accept, CSV)
+    mime = CSV if media.mime in ("*/*", "text/*") else media.mime
+    rows = _rows(predictions)
+    if mime == CSV:
+        lines = [",".join(str(value) for value in row) for row in rows]
+        return ("".join(f"{line}\n" for line in lines)).encode(), CSV
+    if mime == JSON:
+        body = {"predictions": [{"score": _score(row)} for row in rows]}
+        return json.dumps(body).encode(), JSON
+    if mime == JSON_LINES:
+        lines = [json.dumps({"score": _score(row)}) for row in rows]
+        return ("".join(f"{line}\n" for line in lines)).encode(), JSON_LINES
+    raise PayloadError(406, f"Accept type {media.mime} is not supported; use {CSV} or {JSON}")
+
+
+def _rows(predictions: FloatArray) -> list[list[float]]:
+    matrix = predictions.reshape(predictions.shape[0], -1) if predictions.ndim else np.zeros((0, 1))
+    return [[float(value) for value in row] for row in matrix]
+
+
+def _score(row: list[float]) -> float | list[float]:
+    return row[0] if len(row) == 1 else row

@@ -1,0 +1,14 @@
+"""Job kinds. To add one (e.g. processing), subclass JobKind and list it in `job_kinds`."""
+
+from __future__ import annotations
+
+from sagepipe_local.sagemaker.jobs.base import JobKind, JobManager
+from sagepipe_local.sagemaker.jobs.training import TrainingJobKind
+from sagepipe_local.sagemaker.jobs.transform import TransformJobKind
+
+
+def job_kinds() -> list[JobKind]:
+    return [TrainingJobKind(), TransformJobKind()]
+
+
+__all__ = ["JobKind", "JobManager", "job_kinds"]

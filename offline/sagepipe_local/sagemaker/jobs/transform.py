@@ -1,0 +1,185 @@
+"""CreateTransformJob: score every object under the input prefix with a model.
+
+Each input object `<name>` becomes `<output path>/<name>.out`, one output line per input
+record (SplitType Line), in order.
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from sagepipe_local.sagemaker.algorithms.base import PayloadError, Predictor
+from sagepipe_local.sagemaker.context import EmulatorContext
+from sagepipe_local.sagemaker.errors import validation_exception
+from sagepipe_local.sagemaker.inference import encode_predictions
+from sagepipe_local.sagemaker.jobs.base import JobFailedError, JobKind, RunningJob, location_or_fail
+from sagepipe_local.sagemaker.model_loading import ModelLoadError, load_predictor
+from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location
+from sagepipe_local.sagemaker.state import JobRecord, now
+
+DEFAULT_MAX_PAYLOAD_MB = 6
+_DESCRIBED_REQUEST_FIELDS = (
+    "ModelName",
+    "MaxConcurrentTransforms",
+    "ModelClientConfig",
+    "MaxPayloadInMB",
+    "BatchStrategy",
+    "Environment",
+    "TransformInput",
+    "TransformOutput",
+    "DataCaptureConfig",
+    "TransformResources",
+    "DataProcessing",
+    "ExperimentConfig",
+)
+
+
+class TransformJobKind(JobKind):
+    kind = "transform"
+    noun = "TransformJob"
+    arn_resource = "transform-job"
+    label = "transform job"
+
+    def validate(self, request: dict[str, Any], context: EmulatorContext) -> None:
+        model_name = request["ModelName"]
+        with context.registry.lock:
+            if model_name not in context.registry.models:
+                arn = context.arns.arn("model", model_name)
+                raise validation_exception(f'Could not find model "{arn}".')
+        split = request["TransformInput"].get("SplitType", "None")
+        if split not in ("None", "Line"):
+            raise validation_exception(
+                f"SplitType {split} is not supported by the offline emulator; use Line"
+            )
+
+    def describe(self, record: JobRecord) -> dict[str, Any]:
+        request = record.request
+        description = {k: request[k] for k in _DESCRIBED_REQUEST_FIELDS if k in request}
+        if record.started is not None:
+            description["TransformStartTime"] = record.started
+        if record.ended is not None and record.started is not None:
+            description["TransformEndTime"] = record.ended
+        return description
+
+    def run(self, job: RunningJob) -> dict[str, Any]:
+        request = job.request
+        job.enter_phase("Starting", "Starting the transform instances")
+        job.update(started=now())
+        predictor = self._load_model(job)
+        source = request["TransformInput"]["DataSource"]["S3DataSource"]
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise JobFailedError(
+                f"ClientError: S3DataType {source['S3DataType']} is not supported by the offline "
+                "emulator; use S3Prefix"
+            )
+        prefix = location_or_fail(source["S3Uri"])
+        output = location_or_fail(request["TransformOutput"]["S3OutputPath"])
+        try:
+            objects = job.context.s3.list_objects(prefix)
+        except S3AccessError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+        if not objects:
+            raise JobFailedError(f"ClientError: No S3 objects found under S3 URL {prefix.uri}")
+        for location in objects:
+            job.check_stop()
+            self._transform_object(job, predictor, prefix, location, output)
+        job.enter_phase("Completing", "Transform finished")
+        return {"ObjectCount": len(objects)}
+
+    def _load_model(self, job: RunningJob) -> Predictor:
+        registry = job.context.registry
+        with registry.lock:
+            model = registry.models.get(job.request["ModelName"])
+            model_request = dict(model.request) if model is not None else None
+        if model_request is None:
+            raise JobFailedError(f"ClientError: the model {job.request['ModelName']} was deleted")
+        try:
+            return load_predictor(model_request, job.context.s3, job.context.work_dir)
+        except ModelLoadError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+
+    def _transform_object(
+        self,
+        job: RunningJob,
+        predictor: Predictor,
+        prefix: S3Location,
+        location: S3Location,
+        output: S3Location,
+    ) -> None:
+        request = job.request
+        transform_input = request["TransformInput"]
+        content_type = transform_input.get("ContentType") or "text/csv"
+        accept = request["TransformOutput"].get("Accept")
+        max_payload = int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)) * 1024 * 1024
+        try:
+            data = job.context.s3.read(location)
+        except S3AccessError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+        if transform_input.get("CompressionType", "None") == "Gzip":
+            data = _gunzip(data, location)
+        if transform_input.get("SplitType", "None") == "Line":
+            records = [line for line in data.splitlines() if line.strip()]
+            batches = _batches(records, max_payload, location)
+        else:
+            if len(data) > max_payload:
+                raise JobFailedError(
+                    f"ClientError: {location.uri} is larger than MaxPayloadInMB "
+                    "and SplitType is None"
+                )
+            batches = [data]
+        pieces: list[bytes] = []
+        for batch in batches:
+            job.check_stop()
+            try:
+                predictions = predictor.predict(batch, content_type)
+                body, _ = encode_predictions(predictions, accept)
+            except PayloadError as error:
+                raise JobFailedError(
+                    f"ClientError: the model container answered {error.status} for "
+                    f"{location.uri}: {error.message}"
+                ) from error
+            pieces.append(body)
+        target = output.child(_relative_name(prefix, location) + ".out")
+        try:
+            job.context.s3.write(target, b"".join(pieces), accept or "text/csv")
+        except S3AccessError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+        job.log.info("%s -> %s", location.uri, target.uri)
+
+
+def _batches(records: list[bytes], max_payload: int, location: S3Location) -> list[bytes]:
+    """MultiRecord mini-batches of whole lines, each at most MaxPayloadInMB."""
+    batches: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for record in records:
+        if len(record) + 1 > max_payload:
+            raise JobFailedError(
+                f"ClientError: a record in {location.uri} is larger than MaxPayloadInMB"
+            )
+        if size + len(record) + 1 > max_payload and current:
+            batches.append(b"\n".join(current) + b"\n")
+            current, size = [], 0
+        current.append(record)
+        size += len(record) + 1
+    if current:
+        batches.append(b"\n".join(current) + b"\n")
+    return batches
+
+
+def _relative_name(prefix: S3Location, location: S3Location) -> str:
+    """The object's path below the input prefix (its base name when the prefix is partial)."""
+    remainder = location.key[len(prefix.key) :]
+    if prefix.key.endswith("/") or remainder.startswith("/"):
+        relative = remainder.lstrip("/")
+        if relative:
+            return relative
+    return location.key.rsplit("/", 1)[-1]
+
+
+def _gunzip(data: bytes, location: S3Location) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as error:
+        raise JobFailedError(f"ClientError: {location.uri} is not gzip data: {error}") from error

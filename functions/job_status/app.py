@@ -23,5 +23,5 @@ def sagemaker() -> SageMakerClient:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = read_status(event["kind"], event["name"], sagemaker(), event.get("expected_config"))
-    logger.info("status", extra={"kind": event["kind"], "name": event["name"], **state.to_dict()})
+    logger.info("status", extra={"kind": event["kind"], "job": event["name"], **state.to_dict()})
     return state.to_dict()

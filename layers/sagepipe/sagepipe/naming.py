@@ -22,7 +22,7 @@ _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def validate_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name) or len(name) > MODEL_NAME_MAX:
+    if not _MODEL_NAME.fullmatch(name) or len(name) > MODEL_NAME_MAX:
         raise InputDataError(
             f"model name {name!r} is invalid: use 1-{MODEL_NAME_MAX} lowercase letters, "
             "digits and single hyphens, starting and ending with a letter or digit"
@@ -31,7 +31,7 @@ def validate_model_name(name: str) -> str:
 
 
 def is_sagemaker_name(name: str) -> bool:
-    return bool(_SAGEMAKER_NAME.match(name))
+    return bool(_SAGEMAKER_NAME.fullmatch(name))
 
 
 def version_id(event_time: datetime, bucket: str, key: str, object_identity: str) -> str:

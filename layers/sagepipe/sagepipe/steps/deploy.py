@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
-_BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+_BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 
 
 def deploy(
@@ -60,7 +60,10 @@ def deploy(
             raise TransientError(f"endpoint {names.endpoint} is {current}; retrying later")
         action = choose_action(current)
         if current == "Failed":
+            # DeleteEndpoint is asynchronous: the name is taken until the deletion ends,
+            # so create it on a retry (the endpoint is "Deleting", then gone).
             sagemaker.delete_endpoint(EndpointName=names.endpoint)
+            raise TransientError(f"endpoint {names.endpoint} was Failed and is being deleted")
         if action == "create":
             sagemaker.create_endpoint(
                 EndpointName=names.endpoint, EndpointConfigName=names.endpoint_config

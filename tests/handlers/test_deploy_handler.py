@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from sagepipe.errors import TransientError
+from sagepipe.errors import EndpointBusyError, TransientError
 from sagepipe.registry import ModelVersion
 
 from .conftest import (
@@ -266,7 +266,7 @@ def test_busy_endpoint_is_a_transient_error(
         stubber.add_response("describe_endpoint_config", _existing_config())
         stubber.add_response("describe_endpoint", _endpoint(status, PREVIOUS_CONFIG))
         # Nothing else is stubbed: an update_endpoint call would fail the test.
-        with pytest.raises(TransientError, match=f"{ENDPOINT} is {status}"):
+        with pytest.raises(EndpointBusyError, match=f"{ENDPOINT} is {status}"):
             handler.lambda_handler(load_event("sfn_deploy.json"), lambda_context)
         stubber.assert_no_pending_responses()
 
@@ -280,14 +280,14 @@ def test_failed_endpoint_is_deleted_then_created_on_retry(
         stubber.add_response("describe_endpoint", _endpoint("Failed", PREVIOUS_CONFIG))
         stubber.add_response("delete_endpoint", {}, {"EndpointName": ENDPOINT})
         # DeleteEndpoint is asynchronous: creating the same name now would fail.
-        with pytest.raises(TransientError, match="being deleted"):
+        with pytest.raises(EndpointBusyError, match="being deleted"):
             handler.lambda_handler(load_event("sfn_deploy.json"), lambda_context)
         stubber.assert_no_pending_responses()
 
     with Stubber(handler.sagemaker()) as stubber:
         stubber.add_response("describe_endpoint_config", _existing_config())
         stubber.add_response("describe_endpoint", _endpoint("Deleting", PREVIOUS_CONFIG))
-        with pytest.raises(TransientError, match="is Deleting"):
+        with pytest.raises(EndpointBusyError, match="is Deleting"):
             handler.lambda_handler(load_event("sfn_deploy.json"), lambda_context)
 
     # Once it is gone (moto has no such endpoint), the retry creates it.

@@ -126,3 +126,10 @@ def test_subject_is_bounded(
     handler.lambda_handler(event, lambda_context)
     (notification,) = _published(topic)
     assert len(notification["Subject"]) <= 100
+
+
+def test_subject_with_control_characters_is_made_printable() -> None:
+    from sagepipe.steps.notify import _subject
+
+    assert _subject("sagepipe a\x07b\n: run failed") == "sagepipe a?b?: run failed"
+    assert len(_subject("x" * 300)) == 100

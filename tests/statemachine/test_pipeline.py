@@ -352,9 +352,16 @@ def test_every_task_retries_and_catches() -> None:
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
     assert len(tasks) == 12
     for name, state in tasks.items():
-        (retry,) = state["Retry"]
+        retry = state["Retry"][-1]
         assert "TransientError" in retry["ErrorEquals"], name
         assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"], name
         (catch,) = state["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"], name
         assert states[catch["Next"]]["Type"] in {"Pass", "Fail"}, name
+    (busy,) = [r for r in tasks["Deploy"]["Retry"] if r["ErrorEquals"] == ["EndpointBusyError"]]
+    # An endpoint update takes minutes: the busy retrier must wait at least that long.
+    total = sum(
+        min(busy["IntervalSeconds"] * busy["BackoffRate"] ** i, busy["MaxDelaySeconds"])
+        for i in range(busy["MaxAttempts"])
+    )
+    assert total >= 600

@@ -23,6 +23,14 @@ class TransientError(PipelineError):
     """A throttling or service-side failure worth retrying."""
 
 
+class EndpointBusyError(PipelineError):
+    """The endpoint is being created, updated or deleted by someone else; wait and retry.
+
+    Retried by the state machine on a longer schedule than TransientError: an endpoint
+    update takes minutes.
+    """
+
+
 class DeploymentError(PipelineError):
     """The endpoint could not be created or updated."""
 

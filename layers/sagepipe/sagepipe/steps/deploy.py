@@ -14,7 +14,7 @@ from sagepipe.deployment import (
     create_endpoint_config_request,
     update_endpoint_request,
 )
-from sagepipe.errors import TransientError
+from sagepipe.errors import EndpointBusyError
 from sagepipe.layout import split_s3_uri
 from sagepipe.naming import RunNames
 from sagepipe.observability import logger
@@ -57,13 +57,13 @@ def deploy(
         _ensure_endpoint_config(sagemaker, names, transform.model_name, settings)
         current = _endpoint_status(sagemaker, names.endpoint)
         if current in _BUSY_STATUSES:
-            raise TransientError(f"endpoint {names.endpoint} is {current}; retrying later")
+            raise EndpointBusyError(f"endpoint {names.endpoint} is {current}; retrying later")
         action = choose_action(current)
         if current == "Failed":
             # DeleteEndpoint is asynchronous: the name is taken until the deletion ends,
             # so create it on a retry (the endpoint is "Deleting", then gone).
             sagemaker.delete_endpoint(EndpointName=names.endpoint)
-            raise TransientError(f"endpoint {names.endpoint} was Failed and is being deleted")
+            raise EndpointBusyError(f"endpoint {names.endpoint} was Failed and is being deleted")
         if action == "create":
             sagemaker.create_endpoint(
                 EndpointName=names.endpoint, EndpointConfigName=names.endpoint_config

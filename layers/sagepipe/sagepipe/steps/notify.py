@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 _SUBJECT_MAX = 100
 
 
+def _subject(text: str) -> str:
+    """SNS rejects subjects with control characters or over 100 characters."""
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable[:_SUBJECT_MAX]
+
+
 def notify(
     outcome: Outcome,
     run: dict[str, Any],
@@ -35,7 +41,7 @@ def notify(
     )
     message_id = sns.publish(
         TopicArn=topic_arn,
-        Subject=summary.subject[:_SUBJECT_MAX],
+        Subject=_subject(summary.subject),
         Message=json.dumps(_message(summary, evaluation), indent=2),
         MessageAttributes={
             "outcome": {"DataType": "String", "StringValue": outcome},

@@ -22,10 +22,6 @@ def test_run_layout_keys() -> None:
     layout = RunLayout(model="housing", run_id=RUN_ID)
     root = f"runs/housing/{RUN_ID}/"
     assert layout.root == root
-    assert layout.train_key == f"{root}data/train/train.csv"
-    assert layout.validation_key == f"{root}data/validation/validation.csv"
-    assert layout.test_features_key == f"{root}data/test/features.csv"
-    assert layout.test_labels_key == f"{root}data/test/labels.csv"
     assert layout.schema_key == f"{root}schema.json"
     assert layout.profile_key == f"{root}profile.json"
     assert layout.training_output_prefix == f"{root}training/"

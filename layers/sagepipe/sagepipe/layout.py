@@ -50,22 +50,6 @@ class RunLayout:
         return f"runs/{self.model}/{self.run_id}/"
 
     @property
-    def train_key(self) -> str:
-        return f"{self.root}data/train/train.csv"
-
-    @property
-    def validation_key(self) -> str:
-        return f"{self.root}data/validation/validation.csv"
-
-    @property
-    def test_features_key(self) -> str:
-        return f"{self.root}data/test/features.csv"
-
-    @property
-    def test_labels_key(self) -> str:
-        return f"{self.root}data/test/labels.csv"
-
-    @property
     def schema_key(self) -> str:
         return f"{self.root}schema.json"
 

@@ -62,7 +62,6 @@ def prepare(
             out_dir=Path(work) / "out",
         )
         uris = _upload(s3, run.bucket, layout, Path(work) / "out", result)
-        train_target_mean = _label_mean(Path(work) / "out" / result.files["train"])
     logger.info(
         "preprocessed",
         extra={"rows": result.rows, "features": len(result.contract.features)},
@@ -79,7 +78,7 @@ def prepare(
         profile_uri=uris["profile"],
         rows=dict(result.rows),
         feature_count=len(result.contract.features),
-        train_target_mean=train_target_mean,
+        train_target_mean=float(result.profile["train_target_mean"]),
         dropped=[{"name": d.name, "reason": d.reason} for d in result.contract.dropped],
     )
 
@@ -105,15 +104,3 @@ def _upload(
         uris[channel] = s3_uri(bucket, key)
     return uris
 
-
-def _label_mean(path: Path) -> float:
-    """Mean target of the training rows: the first token of each line (libsvm and CSV)."""
-    total = 0.0
-    count = 0
-    with path.open("rb") as lines:
-        for line in lines:
-            label = line.split(b",", 1)[0].split(maxsplit=1)
-            if label:
-                total += float(label[0])
-                count += 1
-    return total / count

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sagepipe.errors import ConfigError
 from sagepipe.naming import PREFIX_MAX
-from sagepipe.pipeline_config import PipelineDefaults
+
+if TYPE_CHECKING:
+    from sagepipe.pipeline_config import PipelineDefaults
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
@@ -88,6 +91,10 @@ class PreprocessFunctionSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PreprocessFunctionSettings:
+        # pydantic is imported here, not at module level: the predict function's cold
+        # start must not pay for it.
+        from sagepipe.pipeline_config import PipelineDefaults
+
         env = os.environ if env is None else env
         algorithm = env.get("DEFAULT_ALGORITHM", "").strip() or "xgboost"
         if algorithm not in ("xgboost", "linear-learner"):

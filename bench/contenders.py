@@ -20,10 +20,9 @@ def _recipe(source: str, out: str) -> dict[str, float]:
 
 
 def _pipeline(source: str, out: str) -> dict[str, float]:
+    from bench.flights import TARGET
     from sagepipe.pipeline_config import PipelineConfig
     from sagepipe.preprocess import PreprocessSettings, preprocess_file
-
-    from bench.flights import TARGET
 
     started = time.perf_counter()
     preprocess_file(

@@ -6,6 +6,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sagepipe import aws
 from sagepipe.observability import logger, tracer
 from sagepipe.steps.status import read_status

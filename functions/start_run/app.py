@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
 from sagepipe.settings import StartRunSettings

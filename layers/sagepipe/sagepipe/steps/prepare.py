@@ -103,4 +103,3 @@ def _upload(
         s3.upload_file(str(out_dir / relative), bucket, key)
         uris[channel] = s3_uri(bucket, key)
     return uris
-

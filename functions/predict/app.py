@@ -10,32 +10,43 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sagepipe import aws
-from sagepipe.observability import logger, metrics, tracer
+from sagepipe.observability import logger, metrics
 from sagepipe.prediction_http import ApiResponse, handle_event, internal_error, request_id
 from sagepipe.prediction_service import PredictionService
-from sagepipe.registry import ModelRegistry
 from sagepipe.settings import PredictSettings
 
 settings = PredictSettings.from_env()
-# Created once per container; tests replace `service` to swap the clients. The
-# control-plane client is built on first use: only an endpoint update needs it.
-service = PredictionService(
-    ModelRegistry(aws.s3_client(), settings.common.data_bucket),
-    aws.sagemaker_runtime_client(),
-    functools.cache(aws.sagemaker_client),
-    max_records=settings.max_records,
-    live_cache_seconds=settings.live_cache_seconds,
-)
+
+
+@functools.cache
+def service() -> PredictionService:
+    """Built once per container, on the first request; tests replace this function.
+
+    boto3 and its clients cost ~200 ms. Importing them here rather than at module level
+    keeps the module import lean (the cold-start figure `make bench` reports beside
+    `import pandas`); the first request pays them instead, which the benchmark also
+    reports. The X-Ray SDK is not loaded at all: Lambda's Active tracing and API
+    Gateway's tracing already trace this function.
+    """
+    from sagepipe import aws
+    from sagepipe.registry import ModelRegistry
+
+    return PredictionService(
+        ModelRegistry(aws.s3_client(), settings.common.data_bucket),
+        aws.sagemaker_runtime_client(),
+        # Only a request that meets an endpoint update needs the control-plane client.
+        functools.cache(aws.sagemaker_client),
+        max_records=settings.max_records,
+        live_cache_seconds=settings.live_cache_seconds,
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        response = handle_event(event, service)
+        response = handle_event(event, service())
     except Exception:  # noqa: BLE001 - the API's last resort; logged with its stack trace
         # The stack trace goes to the log only; the caller gets the request id.
         logger.exception("prediction request failed unexpectedly")
@@ -58,7 +69,6 @@ def _record(response: ApiResponse, elapsed_ms: float) -> None:
                 "endpoint served another version than the live pointer",
                 extra={"live_pointer": result.rerouted_from, "served": result.version},
             )
-        tracer.put_annotation(key="model", value=result.model)
         logger.info(
             "prediction",
             extra={

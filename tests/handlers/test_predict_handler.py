@@ -198,7 +198,7 @@ def endpoint(
         max_records=MAX_RECORDS,
         live_cache_seconds=60,
     )
-    monkeypatch.setattr(handler, "service", service)
+    monkeypatch.setattr(handler, "service", lambda: service)
     with Stubber(runtime) as runtime_stub, Stubber(control) as control_stub:
         yield Endpoint(runtime_stub, control_stub)
         runtime_stub.assert_no_pending_responses()

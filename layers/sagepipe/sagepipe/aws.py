@@ -6,13 +6,10 @@ AWS_ENDPOINT_URL_<SERVICE>, which is how the offline stack reaches its local ser
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
-
-from sagepipe.errors import TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -22,20 +19,6 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5)
-
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalServerError",
-    }
-)
 
 
 def s3_client() -> S3Client:
@@ -47,8 +30,11 @@ def sagemaker_client() -> SageMakerClient:
 
 
 def sagemaker_runtime_client() -> SageMakerRuntimeClient:
-    # One retry at most: a prediction must answer well inside API Gateway's 29 s.
-    config = Config(retries={"mode": "standard", "max_attempts": 2}, read_timeout=60)
+    # One retry at most, each bounded, so that an unresponsive endpoint becomes our 503
+    # well inside the function's 28 s timeout and API Gateway's 29 s.
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=10
+    )
     return boto3.client("sagemaker-runtime", config=config)
 
 
@@ -58,14 +44,3 @@ def sfn_client() -> SFNClient:
 
 def sns_client() -> SNSClient:
     return boto3.client("sns", config=RETRY_CONFIG)
-
-
-def error_code(error: ClientError) -> str:
-    code: Any = error.response.get("Error", {}).get("Code", "")
-    return str(code)
-
-
-def raise_if_transient(error: ClientError) -> None:
-    """Re-raise a throttling/server error as TransientError so Step Functions retries it."""
-    if error_code(error) in THROTTLING_CODES:
-        raise TransientError(f"AWS is throttling or unavailable: {error}") from error

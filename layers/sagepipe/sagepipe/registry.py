@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code
+from sagepipe.aws_errors import error_code
 from sagepipe.contract import FeatureContract
 from sagepipe.layout import live_pointer_key, version_key
 

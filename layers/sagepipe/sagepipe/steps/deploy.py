@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code, raise_if_transient
+from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.contract import FeatureContract
 from sagepipe.deployment import (
     choose_action,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code, raise_if_transient
+from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.errors import InputDataError
 from sagepipe.evaluation import compute_metrics, gate, parse_numbers
 from sagepipe.layout import RunLayout, s3_uri, split_s3_uri

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code, raise_if_transient
+from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.errors import InputDataError
 from sagepipe.layout import RunLayout, pipeline_config_key, s3_uri
 from sagepipe.naming import validate_model_name

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code, raise_if_transient
+from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.layout import RunLayout, s3_uri
 from sagepipe.naming import RunNames
 from sagepipe.observability import logger

@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import error_code, raise_if_transient
+from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.errors import InputDataError
 from sagepipe.layout import is_data_key, model_of_incoming_key
 from sagepipe.naming import parse_event_time, validate_model_name, version_id

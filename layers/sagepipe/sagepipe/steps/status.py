@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws import raise_if_transient
+from sagepipe.aws_errors import raise_if_transient
 from sagepipe.job_status import JobState, endpoint_state, job_state
 
 if TYPE_CHECKING:

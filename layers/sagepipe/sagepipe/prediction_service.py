@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sagepipe.aws import THROTTLING_CODES, error_code
+from sagepipe.aws_errors import THROTTLING_CODES, error_code
 from sagepipe.errors import (
     EndpointFailureError,
     EndpointUnavailableError,

@@ -126,12 +126,13 @@ class Endpoint:
     control: Stubber
 
     def answers(self, body: bytes, variant: str, scores: list[float]) -> None:
-        data = json.dumps({"predictions": [{"score": s} for s in scores]}).encode()
+        # XGBoost is asked for text/csv: one score per line.
+        data = "".join(f"{s}\n" for s in scores).encode()
         self.runtime.add_response(
             "invoke_endpoint",
             {
                 "Body": StreamingBody(io.BytesIO(data), len(data)),
-                "ContentType": "application/json",
+                "ContentType": "text/csv",
                 "InvokedProductionVariant": variant,
             },
             expected_params=invoke_params(body, variant),
@@ -171,7 +172,7 @@ def invoke_params(body: bytes, variant: str) -> dict[str, Any]:
         "EndpointName": ENDPOINT,
         "Body": body,
         "ContentType": "text/libsvm",
-        "Accept": "application/json",
+        "Accept": "text/csv",
         "TargetVariant": variant,
     }
 

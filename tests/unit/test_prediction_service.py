@@ -122,19 +122,20 @@ class Harness:
         )
 
     def answers(self, body: bytes, variant: str, *scores: float) -> None:
-        data = json.dumps({"predictions": [{"score": s} for s in scores]}).encode()
+        # XGBoost is asked for text/csv: one score per line.
+        data = "".join(f"{s}\n" for s in scores).encode()
         self.runtime.add_response(
             "invoke_endpoint",
             {
                 "Body": StreamingBody(io.BytesIO(data), len(data)),
-                "ContentType": "application/json",
+                "ContentType": "text/csv",
                 "InvokedProductionVariant": variant,
             },
             expected_params={
                 "EndpointName": ENDPOINT,
                 "Body": body,
                 "ContentType": "text/libsvm",
-                "Accept": "application/json",
+                "Accept": "text/csv",
                 "TargetVariant": variant,
             },
         )

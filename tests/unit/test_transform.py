@@ -37,6 +37,7 @@ def test_create_transform_job_request() -> None:
         content_type="text/libsvm",
         output_uri=f"s3://b/{ROOT}transform/",
         instance_type="ml.m5.large",
+        accept="text/csv",
     )
     assert request == {
         "TransformJobName": "housing-20261120093000-1a2b3c4d-tf",
@@ -72,8 +73,10 @@ def test_csv_content_type_is_passed_through() -> None:
         content_type="text/csv",
         output_uri="s3://b/out/",
         instance_type="ml.c5.large",
+        accept="application/jsonlines",
     )
     assert request["TransformInput"]["ContentType"] == "text/csv"
+    assert request["TransformOutput"]["Accept"] == "application/jsonlines"
     assert request["TransformResources"]["InstanceType"] == "ml.c5.large"
 
 
@@ -82,3 +85,13 @@ def test_transform_output_key() -> None:
         f"{ROOT}transform/features.csv.out"
     )
     assert transform_output_key("out/", "features.csv") == "out/features.csv.out"
+
+
+def test_each_algorithm_is_asked_for_an_output_it_has() -> None:
+    from sagepipe.algorithms import endpoint_accept, transform_accept
+
+    # Linear Learner has no text/csv output (JSON, JSON Lines, RecordIO only).
+    assert transform_accept("xgboost") == "text/csv"
+    assert endpoint_accept("xgboost") == "text/csv"
+    assert transform_accept("linear-learner") == "application/jsonlines"
+    assert endpoint_accept("linear-learner") == "application/json"

@@ -439,9 +439,6 @@ def describe_contract(contract: FeatureContract) -> dict[str, Any]:
     }
 
 
-_CSV_SEPARATORS = re.compile(r"[,\s]+")
-
-
 def decode_predictions(body: bytes, content_type: str | None, expected_rows: int) -> list[float]:
     """Scores from an endpoint answer: JSON {"predictions": [{"score": x}, ...]} or text/csv."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -480,15 +477,21 @@ def _json_scores(text: str) -> list[float]:
 
 
 def _csv_scores(text: str) -> list[float]:
-    scores: list[float] = []
-    for index, token in enumerate(t for t in _CSV_SEPARATORS.split(text) if t):
-        try:
-            value = float(token)
-        except ValueError as error:
-            raise EndpointFailureError(
-                f"the endpoint's prediction {index} is not a number: {_short(token)!r}"
-            ) from error
-        scores.append(_finite(value, index))
+    tokens = text.replace(",", " ").split()
+    try:
+        scores = list(map(float, tokens))
+    except ValueError:
+        for index, token in enumerate(tokens):
+            try:
+                float(token)
+            except ValueError as error:
+                raise EndpointFailureError(
+                    f"the endpoint's prediction {index} is not a number: {_short(token)!r}"
+                ) from error
+        raise
+    if not all(map(math.isfinite, scores)):
+        for index, value in enumerate(scores):
+            _finite(value, index)
     return scores
 
 

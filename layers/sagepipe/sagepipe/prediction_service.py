@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from sagepipe.algorithms import endpoint_accept
 from sagepipe.aws_errors import THROTTLING_CODES, error_code
 from sagepipe.errors import (
     EndpointFailureError,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-ACCEPT = "application/json"
 NOT_READY_MESSAGE = "endpoint is not ready, retry shortly"
 # InvokeEndpoint: the target variant (or the endpoint) does not exist.
 _VARIANT_GONE = "ValidationError"
@@ -150,7 +150,7 @@ class PredictionService:
                 EndpointName=endpoint,
                 Body=batch.body,
                 ContentType=batch.content_type,
-                Accept=ACCEPT,
+                Accept=endpoint_accept(loaded.record.contract.algorithm),
                 TargetVariant=variant,
             )
         except ClientError as error:

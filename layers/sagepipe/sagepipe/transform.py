@@ -26,6 +26,7 @@ def create_transform_job_request(
     content_type: str,
     output_uri: str,
     instance_type: str,
+    accept: str,
 ) -> dict[str, Any]:
     """One output line per input line, in order (SplitType/AssembleWith Line)."""
     return {
@@ -41,7 +42,7 @@ def create_transform_job_request(
         },
         "TransformOutput": {
             "S3OutputPath": output_uri,
-            "Accept": "text/csv",
+            "Accept": accept,
             "AssembleWith": "Line",
         },
         "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1},

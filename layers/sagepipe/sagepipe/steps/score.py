@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from sagepipe.algorithms import transform_accept
 from sagepipe.aws_errors import error_code, raise_if_transient
 from sagepipe.layout import RunLayout, s3_uri
 from sagepipe.naming import RunNames
@@ -45,6 +46,7 @@ def start_transform(
             content_type=prepared.content_type,
             output_uri=output_uri,
             instance_type=settings.instance_type,
+            accept=transform_accept(prepared.algorithm),
         )
         try:
             sagemaker.create_transform_job(**request)

@@ -479,13 +479,15 @@ class TransformCase:
     model: str
     folder: str
     content_type: str
+    accept: str
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        TransformCase("tf-xgb-libsvm", "m-xgb", "libsvm", "text/libsvm"),
-        TransformCase("tf-ll-csv", "m-ll", "csv", "text/csv"),
+        TransformCase("tf-xgb-libsvm", "m-xgb", "libsvm", "text/libsvm", "text/csv"),
+        # Linear Learner has no CSV output: JSON Lines, one {"score": x} per line.
+        TransformCase("tf-ll-csv", "m-ll", "csv", "text/csv", "application/jsonlines"),
     ],
     ids=lambda case: case.job,
 )
@@ -510,7 +512,7 @@ def test_transform_writes_one_prediction_per_input_line(
         },
         TransformOutput={
             "S3OutputPath": f"s3://{BUCKET}/transform/{job}/",
-            "Accept": "text/csv",
+            "Accept": case.accept,
             "AssembleWith": "Line",
         },
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
@@ -522,8 +524,33 @@ def test_transform_writes_one_prediction_per_input_line(
     output = stack.s3.get_object(Bucket=BUCKET, Key=f"transform/{job}/{name}.out")
     lines = output["Body"].read().decode().splitlines()
     assert len(lines) == len(DATA.test_y)
-    predictions = np.array([float(line) for line in lines])
+    scores = [json.loads(line)["score"] if line.startswith("{") else line for line in lines]
+    predictions = np.array([float(score) for score in scores])
     assert rmse(predictions, DATA.test_y) < 1.0
+
+
+def test_linear_learner_refuses_csv_output_like_the_real_container(
+    stack: Stack, served_models: None
+) -> None:
+    stack.sagemaker.create_transform_job(
+        TransformJobName="tf-ll-csv-out",
+        ModelName="m-ll",
+        TransformInput={
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/test/csv/"}
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{BUCKET}/transform/ll-csv-out/",
+            "Accept": "text/csv",
+        },
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    done = wait_transform(stack, "tf-ll-csv-out")
+    assert done["TransformJobStatus"] == "Failed"
+    assert "Accept type text/csv is not supported" in done["FailureReason"]
 
 
 def test_stop_transform_job_ends_stopped(stack: Stack, served_models: None) -> None:
@@ -783,7 +810,9 @@ def test_unmodified_boto3_reaches_it_through_endpoint_variables(
         EndpointName="ep-env", Body=_csv(DATA.test_x[:2]).encode(), ContentType="text/csv"
     )
     assert answer["InvokedProductionVariant"] == "v-ll"
-    assert len(answer["Body"].read().decode().splitlines()) == 2
+    # Linear Learner's default answer is JSON.
+    assert answer["ContentType"] == "application/json"
+    assert len(json.loads(answer["Body"].read())["predictions"]) == 2
 
 
 def test_handles_only_sagemaker_requests(stack: Stack) -> None:

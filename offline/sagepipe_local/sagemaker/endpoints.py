@@ -337,12 +337,14 @@ class EndpointService:
         accept = invocation.accept
         if not invocation.body:
             # The built-in servers answer an empty payload with 204 and no content.
-            return InvocationResult(b"", accept or "text/csv", variant.name)
+            return InvocationResult(b"", accept or variant.predictor.output_types[0], variant.name)
         try:
             predictions = variant.predictor.predict(
                 invocation.body, invocation.content_type or "text/csv"
             )
-            body, content_type = encode_predictions(predictions, accept)
+            body, content_type = encode_predictions(
+                predictions, accept, variant.predictor.output_types
+            )
         except PayloadError as error:
             raise self._model_error(name, error) from error
         return InvocationResult(body, content_type, variant.name)

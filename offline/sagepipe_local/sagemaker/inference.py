@@ -13,10 +13,19 @@ JSON = "application/json"
 JSON_LINES = "application/jsonlines"
 
 
-def encode_predictions(predictions: FloatArray, accept: str | None) -> tuple[bytes, str]:
-    """(body, content type). text/csv is one line per record; JSON wraps {"score": x}."""
-    media = parse_media_type(accept, CSV)
-    mime = CSV if media.mime in ("*/*", "text/*") else media.mime
+def encode_predictions(
+    predictions: FloatArray, accept: str | None, output_types: tuple[str, ...] = (CSV,)
+) -> tuple[bytes, str]:
+    """(body, content type). text/csv is one line per record; JSON wraps {"score": x}.
+
+    `output_types` are what the algorithm's container can answer with (first = default).
+    """
+    media = parse_media_type(accept, output_types[0])
+    mime = output_types[0] if media.mime in ("*/*", "text/*") else media.mime
+    if mime not in output_types:
+        raise PayloadError(
+            406, f"Accept type {mime} is not supported; use one of {', '.join(output_types)}"
+        )
     rows = _rows(predictions)
     if mime == CSV:
         lines = [",".join(str(value) for value in row) for row in rows]

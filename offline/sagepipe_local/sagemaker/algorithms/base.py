@@ -59,6 +59,9 @@ class TrainingOutcome:
 
 
 class Predictor(Protocol):
+    # Accept types the real container can answer with; the first is its default.
+    output_types: tuple[str, ...]
+
     def predict(self, body: bytes, content_type: str) -> FloatArray:
         """One row per record (a column vector for single-output models)."""
         ...

@@ -127,6 +127,9 @@ class LinearLearnerAlgorithm:
 
 
 class LinearLearnerPredictor:
+    # The real Linear Learner has no text/csv output.
+    output_types: tuple[str, ...] = ("application/json", "application/jsonlines")
+
     def __init__(self, model: LinearModel) -> None:
         self._model = model
 

@@ -146,6 +146,8 @@ class XGBoostAlgorithm:
 class XGBoostPredictor:
     """The model server: text/csv (no label) or text/libsvm payloads, one score per row."""
 
+    output_types: tuple[str, ...] = ("text/csv", "application/json", "application/jsonlines")
+
     def __init__(self, boosters: list[Any]) -> None:
         self._boosters = boosters
         self._num_features = max(int(b.num_features()) for b in boosters)

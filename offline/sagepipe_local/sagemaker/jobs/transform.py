@@ -133,7 +133,7 @@ class TransformJobKind(JobKind):
             job.check_stop()
             try:
                 predictions = predictor.predict(batch, content_type)
-                body, _ = encode_predictions(predictions, accept)
+                body, _ = encode_predictions(predictions, accept, predictor.output_types)
             except PayloadError as error:
                 raise JobFailedError(
                     f"ClientError: the model container answered {error.status} for "

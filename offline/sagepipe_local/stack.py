@@ -109,7 +109,10 @@ class LocalStack:
         echo_function_logs: bool = False,
         save_interval: float = SAVE_INTERVAL_SECONDS,
         stack_name: str = "sagepipe",
+        sagemaker_phase_seconds: float | None = None,
     ) -> None:
+        """`sagemaker_phase_seconds`: how long emulated jobs and endpoints stay in each
+        status (None: the emulator's default), so callers really see them move."""
         self._port = port
         self._api_port = api_port
         self._state_dir = state_dir
@@ -119,6 +122,7 @@ class LocalStack:
         self._echo_function_logs = echo_function_logs
         self._save_interval = save_interval
         self._stack_name = stack_name
+        self._sagemaker_phase_seconds = sagemaker_phase_seconds
         self._cleanup = contextlib.ExitStack()
         self._info: StackInfo | None = None
         self.deployment: Deployment | None = None
@@ -331,11 +335,15 @@ class LocalStack:
         emulator_class = _load_sagemaker_emulator()
         if emulator_class is None:
             return None
+        timing: dict[str, float] = {}
+        if self._sagemaker_phase_seconds is not None:
+            timing["phase_delay_seconds"] = self._sagemaker_phase_seconds
         emulator: Any = emulator_class(
             s3_endpoint_url=endpoint.url,
             region=region,
             state_dir=None if state_dir is None else state_dir / "sagemaker",
             work_dir=work_dir / "sagemaker",
+            **timing,
         )
         self._cleanup.callback(emulator.shutdown)
         endpoint.dispatcher.add(emulator)

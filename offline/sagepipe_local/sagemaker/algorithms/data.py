@@ -8,6 +8,8 @@ which XGBoost treats exactly as it treats absent sparse entries.
 from __future__ import annotations
 
 import gzip
+import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,44 @@ class LibsvmRows:
 def parse_libsvm(text: str, source: str, *, labelled: bool) -> LibsvmRows:
     """Parse libsvm lines. Unlabelled input may still start with a placeholder label token."""
     lines = _records(text)
+    native = _parse_libsvm_natively(lines)
+    if native is not None:
+        return native
+    return _parse_libsvm_by_token(lines, source, labelled=labelled)
+
+
+def _parse_libsvm_natively(lines: list[str]) -> LibsvmRows | None:
+    """XGBoost's own libsvm reader, as the real container uses: fast, but its errors
+    name no line. None (use the token parser) for anything it would read differently:
+    a line whose first token is not a plain label, comments, or text it rejects."""
+    if not lines or any(":" in line.split(None, 1)[0] for line in lines):
+        return None
+    text = "\n".join(lines) + "\n"
+    if "#" in text or "qid" in text:
+        return None
+    import xgboost as xgb
+
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "data.libsvm"
+        path.write_text(text)
+        try:
+            with warnings.catch_warnings():
+                # XGBoost 3.1+ calls text input deprecated; the 1.7 container reads it.
+                warnings.simplefilter("ignore", UserWarning)
+                matrix = xgb.DMatrix(f"{path}?format=libsvm", nthread=2)
+        except xgb.core.XGBoostError:
+            return None
+        csr = matrix.get_data()
+        labels = matrix.get_label().astype(np.float64)
+    if csr.shape[0] != len(lines):
+        return None
+    features = np.full(csr.shape, np.nan, dtype=np.float64)
+    row_of_entry = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    features[row_of_entry, csr.indices] = csr.data
+    return LibsvmRows(labels=labels, features=features)
+
+
+def _parse_libsvm_by_token(lines: list[str], source: str, *, labelled: bool) -> LibsvmRows:
     labels = np.zeros(len(lines), dtype=np.float64)
     rows: list[int] = []
     columns: list[int] = []

@@ -138,11 +138,17 @@ def test_every_line_is_what_the_contract_makes_of_the_raw_record(
     for label, line in zip(test_labels, test_lines, strict=True):
         assert line == encode_record(result.contract, records[label])
 
+    # The first training line may end with an explicit zero of the last feature, which
+    # keeps an XGBoost model as wide as the contract (see preprocess_channels).
+    width_marker = f" {len(result.contract.features) - 1}:0"
     for channel in ("train", "validation"):
-        for line in read_lines(out, result, channel):
+        for number, line in enumerate(read_lines(out, result, channel)):
             label, features = line.split(separator, 1)
-            expected = encode_record(result.contract, records[label])
-            assert features == expected.removeprefix("0 ")
+            expected = encode_record(result.contract, records[label]).removeprefix("0 ")
+            if channel == "train" and number == 0 and algorithm == "xgboost":
+                assert features in (expected, expected + width_marker)
+            else:
+                assert features == expected
 
 
 def test_contract_columns_categories_and_drop_reasons(tmp_path: Path) -> None:

@@ -184,3 +184,34 @@ def test_encode_numbers_codes_repeated_values_and_keeps_many_plain() -> None:
     spread = np.random.default_rng(1).normal(size=100)
     assert isinstance(encode_numbers(spread), PlainNumbers)
     assert isinstance(encode_numbers(np.array([NAN, NAN])), CodedNumbers)
+
+
+def test_xgboost_model_is_as_wide_as_the_contract(tmp_path: Path) -> None:
+    """The last one-hot block's "__other__" is in no training row: the training channel
+    still carries the highest index, so XGBoost accepts every row the contract encodes."""
+    import xgboost as xgb
+
+    from sagepipe.pipeline_config import PipelineConfig
+    from sagepipe.prediction import RecordEncoder
+    from sagepipe.preprocess import PreprocessSettings, preprocess_file
+
+    rows = [f"{i % 17},{['a', 'b', 'c'][i % 3]},{i * 0.5 + (i % 3)}" for i in range(200)]
+    source = tmp_path / "data.csv"
+    source.write_text("x,colour,y\n" + "\n".join(rows) + "\n")
+    prepared = preprocess_file(
+        source,
+        source_name="data.csv",
+        model="m",
+        config=PipelineConfig(target="y"),
+        settings=PreprocessSettings(),
+        out_dir=tmp_path / "out",
+    )
+    contract = prepared.contract
+    assert contract.features[-1] == "colour=__other__"
+    train = xgb.DMatrix(f"{tmp_path / 'out' / prepared.files['train']}?format=libsvm")
+    assert train.num_col() == len(contract.features)
+    booster = xgb.train({"max_depth": 2, "min_child_weight": 6}, train, num_boost_round=3)
+    unseen = RecordEncoder(contract).encode([{"x": 3, "colour": "never-seen"}])
+    request = tmp_path / "request.libsvm"
+    request.write_bytes(unseen.body + b"\n")
+    assert booster.predict(xgb.DMatrix(f"{request}?format=libsvm")).shape == (1,)

@@ -295,6 +295,36 @@ class _FormattedBlock:
         return block
 
 
+@dataclass(frozen=True)
+class _OneRowBlock:
+    """`text` on the line of one frame row only (NUL, i.e. nothing, on the others)."""
+
+    frame_row: int
+    text: ByteMatrix  # (1, w)
+
+    def block(self, rows: RowIndex) -> ByteMatrix:
+        block = np.zeros((rows.shape[0], self.text.shape[1]), dtype=np.uint8)
+        block[rows == self.frame_row] = self.text
+        return block
+
+
+def _width_marker(rows: RowIndex, columns: Sequence[ChannelColumn]) -> _BlockSource | None:
+    """An explicit `<last index>:0` on the first line when no line has the last feature.
+
+    XGBoost sizes a model trained on libsvm by the highest index it reads, then refuses
+    inference rows with a higher one. The last feature can be absent from every training
+    row: a final one-hot "__other__" nobody fell into. One explicit zero keeps the model
+    as wide as the contract; a single row cannot produce a split (min_child_weight).
+    """
+    last = columns[-1] if columns and rows.shape[0] else None
+    if not isinstance(last, OneHotChannelColumn):
+        return None  # a kept numeric column has values in the training rows
+    if np.any(last.positions[rows] == last.width - 1):
+        return None
+    index = last.feature_index + last.width - 1
+    return _OneRowBlock(int(rows[0]), _text_row(f" {index}:0"))
+
+
 def _numbers_source(numbers: Numbers, prefix: str, fill: float | None) -> _BlockSource:
     """Prefix + number per line; a missing value writes `fill`, or nothing when None."""
     if isinstance(numbers, PlainNumbers):
@@ -368,11 +398,13 @@ def write_channel(
     columns: Sequence[ChannelColumn],
     labels: Numbers | None,
     style: ChannelStyle,
+    full_width: bool = False,
 ) -> int:
     """Write one line per row: the label (by frame row) first, then the features.
 
     With `labels` None (test features) libsvm lines start with the placeholder label
-    "0" and dense CSV lines have no label. Returns the number of bytes written.
+    "0" and dense CSV lines have no label. `full_width` (the libsvm training channel)
+    makes sure the highest feature index appears. Returns the number of bytes written.
     """
     sources: list[_BlockSource] = []
     if labels is not None:
@@ -380,6 +412,9 @@ def write_channel(
     elif style == "libsvm":
         sources.append(_ConstantBlock(_text_row("0")))
     sources.extend(_column_source(column, style) for column in columns)
+    marker = _width_marker(rows, columns) if full_width and style == "libsvm" else None
+    if marker is not None:
+        sources.append(marker)
     sources.append(_ConstantBlock(_text_row("\n")))
     # Dense test features: the first feature's "," separator has nothing before it.
     drop_first_byte = labels is None and style == "csv"

@@ -1,7 +1,8 @@
 """`make bench`: each figure beside its baseline, measured in the same run.
 
 Sections: preprocessing vs the seed recipe; the prediction path vs the pandas approach
-and import cost vs pandas; end to end offline vs plain compute. Pass section names to
+and import cost vs pandas; end to end offline vs plain compute; the preprocess Lambda's
+capacity (bench/lambda_capacity.py). Pass section names to
 run only some: `python -m bench preprocess predict e2e`.
 """
 
@@ -47,7 +48,30 @@ def bench_preprocess() -> None:
     log.info(row("output (goal >= 4x)", ours_bytes / 1e6, base_bytes / 1e6, "MB", "lower"))
 
 
-SECTIONS: dict[str, Callable[[], None]] = {"preprocess": bench_preprocess}
+def bench_predict() -> None:
+    from bench.predict_path import run
+
+    run(log, row)
+
+
+def bench_capacity() -> None:
+    from bench.lambda_capacity import bench_capacity as run
+
+    run()
+
+
+def bench_end_to_end() -> None:
+    from bench.end_to_end import run
+
+    run(log, row)
+
+
+SECTIONS: dict[str, Callable[[], None]] = {
+    "preprocess": bench_preprocess,
+    "predict": bench_predict,
+    "e2e": bench_end_to_end,
+    "capacity": bench_capacity,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -47,6 +47,8 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 # DefinitionSubstitutions key -> the function's directory name (used as the moto name).
 FUNCTIONS: dict[str, str] = {
     "PreprocessFunctionArn": "preprocess",
+    "StartProcessingFunctionArn": "start_processing",
+    "CollectProcessingFunctionArn": "collect_processing",
     "StartTrainingFunctionArn": "start_training",
     "JobStatusFunctionArn": "job_status",
     "StartTransformFunctionArn": "start_transform",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from sagepipe.errors import InputDataError, TransientError
 
 from .conftest import (
@@ -350,12 +351,16 @@ def test_template_substitutes_every_placeholder() -> None:
 def test_every_task_retries_and_catches() -> None:
     states = _definition()["States"]
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert len(tasks) == 12
+    assert len(tasks) == 15
     for name, state in tasks.items():
         retry = state["Retry"][-1]
         assert "TransientError" in retry["ErrorEquals"], name
         assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"], name
-        (catch,) = state["Catch"]
+        *fallbacks, catch = state["Catch"]
+        # Only Preprocess falls back (to the processing job) before its catch-all.
+        assert [f["Next"] for f in fallbacks] == (
+            ["StartProcessing"] if name == "Preprocess" else []
+        )
         assert catch["ErrorEquals"] == ["States.ALL"], name
         assert states[catch["Next"]]["Type"] in {"Pass", "Fail"}, name
     (busy,) = [r for r in tasks["Deploy"]["Retry"] if r["ErrorEquals"] == ["EndpointBusyError"]]

@@ -17,7 +17,11 @@ from .conftest import load_template
 
 FUNCTIONS: dict[str, tuple[str, bool, set[str]]] = {
     # logical id: (dir, pandas layer, own environment)
-    "StartRunFunction": ("start_run", False, {"STATE_MACHINE_ARN", "POLL_SECONDS"}),
+    "StartRunFunction": (
+        "start_run",
+        False,
+        {"STATE_MACHINE_ARN", "POLL_SECONDS", "PROCESSING_THRESHOLD_MB"},
+    ),
     "PreprocessFunction": (
         "preprocess",
         True,
@@ -32,6 +36,24 @@ FUNCTIONS: dict[str, tuple[str, bool, set[str]]] = {
             "MIN_ROWS",
         },
     ),
+    "StartProcessingFunction": (
+        "start_processing",
+        False,
+        {
+            "DEFAULT_TARGET",
+            "DEFAULT_ALGORITHM",
+            "DEFAULT_MAX_RMSE",
+            "TEST_FRACTION",
+            "VALIDATION_FRACTION",
+            "SEED",
+            "MAX_CATEGORIES",
+            "MIN_ROWS",
+            "SAGEMAKER_ROLE_ARN",
+            "PROCESSING_INSTANCE_TYPE",
+            "PROCESSING_MAX_RUNTIME_SECONDS",
+        },
+    ),
+    "CollectProcessingFunction": ("collect_processing", False, set()),
     "StartTrainingFunction": (
         "start_training",
         False,
@@ -72,6 +94,8 @@ PARAMETER_DEFAULTS = {
     "Seed": "42",
     "MaxCategories": "20",
     "MinRows": "20",
+    "ProcessingThresholdMB": "1900",
+    "ProcessingInstanceType": "auto",
     "TrainingInstanceType": "ml.m5.large",
     "TrainingMaxRuntimeSeconds": "3600",
     "UseSpotTraining": "false",
@@ -117,7 +141,9 @@ def test_functions_layers_and_environment_follow_the_design(template: dict[str, 
         assert set(properties.get("Environment", {}).get("Variables", {})) == environment, name
 
     preprocess = resources["PreprocessFunction"]["Properties"]
-    assert preprocess["MemorySize"] == 3008
+    # The measured capacity (bench/lambda_capacity.py) at this memory backs the default
+    # ProcessingThresholdMB; change them together.
+    assert preprocess["MemorySize"] == 10240
     assert preprocess["Timeout"] == 900
 
     for layer, uri in (

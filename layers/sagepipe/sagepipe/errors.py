@@ -23,6 +23,10 @@ class TransientError(PipelineError):
     """A throttling or service-side failure worth retrying."""
 
 
+class ProcessingOutputError(PipelineError):
+    """The processing job completed but its output is missing or not what the run needs."""
+
+
 class EndpointBusyError(PipelineError):
     """The endpoint is being created, updated or deleted by someone else; wait and retry.
 

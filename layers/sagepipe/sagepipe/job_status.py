@@ -46,6 +46,17 @@ def job_state(status: str, failure_reason: str | None) -> JobState:
     return JobState(state=state, status=status, reason=reason)
 
 
+def processing_job_state(
+    status: str, failure_reason: str | None, exit_message: str | None
+) -> JobState:
+    """A processing job's status; a failed job's own exit message says more than
+    SageMaker's FailureReason ("AlgorithmError: See job logs for more information")."""
+    state = job_state(status, failure_reason)
+    if state.state == "FAILED" and exit_message and exit_message.strip():
+        return JobState(state="FAILED", status=status, reason=exit_message.strip())
+    return state
+
+
 def endpoint_state(
     status: str, failure_reason: str | None, config_name: str | None, expected_config: str
 ) -> JobState:

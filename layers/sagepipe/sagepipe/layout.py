@@ -69,6 +69,33 @@ class RunLayout:
     def metrics_key(self) -> str:
         return f"{self.root}metrics.json"
 
+    @property
+    def prepared_key(self) -> str:
+        """The Prepared record, written by the processing job (the Lambda path returns it)."""
+        return f"{self.root}prepared.json"
+
+    @property
+    def processing_prefix(self) -> str:
+        return f"{self.root}processing/"
+
+    @property
+    def processing_data_prefix(self) -> str:
+        """The copy of the uploaded object version the processing job reads."""
+        return f"{self.processing_prefix}data/"
+
+    @property
+    def processing_job_prefix(self) -> str:
+        """The job description (job.json) the processing job reads."""
+        return f"{self.processing_prefix}job/"
+
+
+PROCESSING_CODE = "code/processing/"
+
+
+def processing_code_prefix(digest: str) -> str:
+    """Where the processing job's code bundle lives; the content hash names it."""
+    return f"{PROCESSING_CODE}{digest}/"
+
 
 def version_key(model: str, version: str) -> str:
     return f"models/{model}/versions/{version}.json"

@@ -54,6 +54,10 @@ class RunNames:
         return f"{self.model}-{self.version}"
 
     @property
+    def processing_job(self) -> str:
+        return f"{self.run_id}-pp"
+
+    @property
     def training_job(self) -> str:
         return f"{self.run_id}-tr"
 

@@ -13,7 +13,7 @@ import heapq
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ from sagepipe.preprocess_channels import (
     write_numbers,
 )
 from sagepipe.preprocess_read import MISSING_TEXT, read_frame, read_header, where
+from sagepipe.run_state import Prepared
 
 ColumnType = Literal["numeric", "categorical"]
 ColumnRole = Literal["feature", "target", "dropped"]
@@ -90,6 +91,32 @@ class PreparedRun:
     rows: dict[str, int]  # "input", "dropped_missing_target", "train", "validation", "test"
     files: dict[str, str]  # channel -> path relative to out_dir
     profile: dict[str, Any]  # JSON-able
+
+
+def run_file_uris(run_root_uri: str, result: PreparedRun) -> dict[str, str]:
+    """Channel -> URI of its file once `out_dir` is copied to `run_root_uri` (ends in /)."""
+    return {channel: f"{run_root_uri}{relative}" for channel, relative in result.files.items()}
+
+
+def prepared_record(
+    config: PipelineConfig, result: PreparedRun, uris: Mapping[str, str]
+) -> Prepared:
+    """The step result both preprocessing paths return (the Lambda, the processing job)."""
+    return Prepared(
+        config=config.model_dump(),
+        algorithm=config.algorithm,
+        content_type=result.contract.content_type,
+        train_uri=uris["train"],
+        validation_uri=uris.get("validation"),
+        test_features_uri=uris["test_features"],
+        test_labels_uri=uris["test_labels"],
+        schema_uri=uris["schema"],
+        profile_uri=uris["profile"],
+        rows=dict(result.rows),
+        feature_count=len(result.contract.features),
+        train_target_mean=float(result.profile["train_target_mean"]),
+        dropped=[{"name": d.name, "reason": d.reason} for d in result.contract.dropped],
+    )
 
 
 def channel_paths(algorithm: Algorithm, *, with_validation: bool) -> dict[str, str]:
@@ -618,6 +645,7 @@ def _write_channels(
             columns=columns,
             labels=labels,
             style=style,
+            full_width=True,
         )
     }
     if "validation" in files:

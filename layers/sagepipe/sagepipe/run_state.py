@@ -20,12 +20,19 @@ class RunInput:
     version_id: str | None
     size: int
     poll_seconds: int
+    # Above this object size the run preprocesses in a SageMaker Processing job instead
+    # of the preprocess Lambda (the state machine's Choice compares `size` with it).
+    processing_threshold_bytes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.processing_threshold_bytes is None:
+            del data["processing_threshold_bytes"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunInput:
+        threshold = data.get("processing_threshold_bytes")
         return cls(
             run_id=str(data["run_id"]),
             model=str(data["model"]),
@@ -35,6 +42,7 @@ class RunInput:
             version_id=data.get("version_id"),
             size=int(data.get("size", 0)),
             poll_seconds=int(data.get("poll_seconds", 30)),
+            processing_threshold_bytes=None if threshold is None else int(threshold),
         )
 
 
@@ -62,6 +70,28 @@ class Prepared:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Prepared:
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class ProcessingRef:
+    """The SageMaker Processing job that preprocesses a large input."""
+
+    job_name: str
+    image: str
+    instance_type: str
+    prepared_uri: str  # where the job writes the Prepared record (prepared.json)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessingRef:
+        return cls(
+            job_name=str(data["job_name"]),
+            image=str(data["image"]),
+            instance_type=str(data["instance_type"]),
+            prepared_uri=str(data["prepared_uri"]),
+        )
 
 
 @dataclass(frozen=True)

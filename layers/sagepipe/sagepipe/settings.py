@@ -71,14 +71,20 @@ class StartRunSettings:
     common: CommonSettings
     state_machine_arn: str
     poll_seconds: int
+    # Inputs above this size preprocess in a SageMaker Processing job; None: never.
+    processing_threshold_mb: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StartRunSettings:
         env = os.environ if env is None else env
+        threshold = _float(env, "PROCESSING_THRESHOLD_MB", None)
+        if threshold is not None and threshold < 0:
+            raise ConfigError(f"environment variable PROCESSING_THRESHOLD_MB={threshold} is < 0")
         return cls(
             common=CommonSettings.from_env(env),
             state_machine_arn=_require(env, "STATE_MACHINE_ARN"),
             poll_seconds=_int(env, "POLL_SECONDS", 30, minimum=1),
+            processing_threshold_mb=threshold,
         )
 
 
@@ -112,6 +118,35 @@ class PreprocessFunctionSettings:
             defaults=defaults,
             max_categories=_int(env, "MAX_CATEGORIES", 20, minimum=1),
             min_rows=_int(env, "MIN_ROWS", 20, minimum=2),
+        )
+
+
+@dataclass(frozen=True)
+class StartProcessingSettings:
+    """The preprocess settings (the job runs the same preprocessing) plus the job's own."""
+
+    preprocess: PreprocessFunctionSettings
+    role_arn: str
+    instance_type: str  # "auto": sized from the input (sagepipe.processing)
+    max_runtime_seconds: int
+
+    @property
+    def common(self) -> CommonSettings:
+        return self.preprocess.common
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StartProcessingSettings:
+        env = os.environ if env is None else env
+        instance_type = env.get("PROCESSING_INSTANCE_TYPE", "").strip() or "auto"
+        if instance_type != "auto" and not instance_type.startswith("ml."):
+            raise ConfigError(
+                f"PROCESSING_INSTANCE_TYPE {instance_type!r} is not 'auto' or an ml.* type"
+            )
+        return cls(
+            preprocess=PreprocessFunctionSettings.from_env(env),
+            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
+            instance_type=instance_type,
+            max_runtime_seconds=_int(env, "PROCESSING_MAX_RUNTIME_SECONDS", 14_400, minimum=60),
         )
 
 

@@ -14,6 +14,7 @@ from sagepipe.errors import InputDataError
 from sagepipe.layout import is_data_key, model_of_incoming_key
 from sagepipe.naming import parse_event_time, validate_model_name, version_id
 from sagepipe.observability import logger
+from sagepipe.processing import processing_threshold_bytes
 from sagepipe.run_state import RunInput
 from sagepipe.settings import StartRunSettings
 
@@ -78,6 +79,9 @@ def run_input_for(upload: UploadedObject, settings: StartRunSettings) -> RunInpu
         version_id=upload.version_id,
         size=upload.size,
         poll_seconds=settings.poll_seconds,
+        processing_threshold_bytes=processing_threshold_bytes(
+            settings.processing_threshold_mb, upload.key
+        ),
     )
 
 

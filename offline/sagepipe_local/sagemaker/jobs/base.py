@@ -1,4 +1,4 @@
-"""Background jobs (training, transform; processing later) with SageMaker's life cycle.
+"""Background jobs (processing, training, transform) with SageMaker's life cycle.
 
 A job kind supplies validation, the work itself and its Describe fields; JobManager does
 the rest for every kind alike: names, ARNs, Create/Describe/Stop, the worker thread,

@@ -20,19 +20,16 @@ def _recipe(source: str, out: str) -> dict[str, float]:
 
 
 def _pipeline(source: str, out: str) -> dict[str, float]:
+    """`sagepipe preprocess FILE --target ARR_DELAY --out DIR`: what the pipeline writes."""
     from bench.flights import TARGET
-    from sagepipe.pipeline_config import PipelineConfig
-    from sagepipe.preprocess import PreprocessSettings, preprocess_file
+    from sagepipe.cli import main as sagepipe
 
     started = time.perf_counter()
-    preprocess_file(
-        Path(source),
-        source_name=source,
-        model="flights",
-        config=PipelineConfig(target=TARGET),
-        settings=PreprocessSettings(),
-        out_dir=Path(out),
+    status = sagepipe(
+        ["preprocess", source, "--target", TARGET, "--out", out, "--model", "flights"]
     )
+    if status != 0:
+        raise RuntimeError(f"sagepipe preprocess exited with {status}")
     return {"seconds": time.perf_counter() - started}
 
 

@@ -66,11 +66,18 @@ def bench_end_to_end() -> None:
     run(log, row)
 
 
+def bench_cost() -> None:
+    from bench.run_cost import run
+
+    run(log, row)
+
+
 SECTIONS: dict[str, Callable[[], None]] = {
     "preprocess": bench_preprocess,
     "predict": bench_predict,
     "e2e": bench_end_to_end,
     "capacity": bench_capacity,
+    "cost": bench_cost,
 }
 
 

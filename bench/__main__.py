@@ -82,7 +82,9 @@ SECTIONS: dict[str, Callable[[], None]] = {
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    # Only the figures: the offline stack and the emulator log at INFO too.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    log.setLevel(logging.INFO)
     names = argv or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:

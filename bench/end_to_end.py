@@ -27,7 +27,12 @@ POLL_SECONDS = 1  # the template's minimum
 
 
 def plain_compute(source: Path, work: Path) -> float:
+    import warnings
+
     import xgboost
+
+    # XGBoost 3.1+ calls libsvm file input deprecated; the 1.7 container reads it.
+    warnings.filterwarnings("ignore", category=UserWarning, module="xgboost")
 
     started = time.perf_counter()
     config = PipelineConfig(target=TARGET)

@@ -134,7 +134,7 @@ def _parse_libsvm_natively(lines: list[str]) -> LibsvmRows | None:
         path = Path(work) / "data.libsvm"
         path.write_text(text)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), xgb.config_context(verbosity=0):
                 # XGBoost 3.1+ calls text input deprecated; the 1.7 container reads it.
                 warnings.simplefilter("ignore", UserWarning)
                 matrix = xgb.DMatrix(f"{path}?format=libsvm", nthread=2)

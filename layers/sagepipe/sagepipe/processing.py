@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sagepipe.errors import ConfigError, InputDataError
+from sagepipe.training import FRAMEWORK_IMAGE_ACCOUNTS
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -49,16 +50,8 @@ MEMORY_HEADROOM = 0.8
 # image_uri_config/sklearn.json, version "1.4-2-py312", scope training/processing).
 SKLEARN_IMAGE_REPOSITORY = "sagemaker-scikit-learn"
 SKLEARN_IMAGE_TAG = "1.4-2-py312-cpu-py3"
-SKLEARN_ACCOUNTS = {
-    "us-east-1": "683313688378",
-    "us-east-2": "257758044811",
-    "us-west-1": "746614075791",
-    "us-west-2": "246618743249",
-    "eu-west-1": "141502667606",
-    "eu-central-1": "492215442770",
-    "ap-northeast-1": "354813040037",
-    "ap-southeast-2": "783357654285",
-}
+# The same registries host SageMaker's XGBoost and scikit-learn framework images.
+SKLEARN_ACCOUNTS = FRAMEWORK_IMAGE_ACCOUNTS
 
 # General-purpose instances the job is sized from ("auto"), smallest first: memory GiB.
 AUTO_INSTANCE_TYPES: tuple[tuple[str, int], ...] = (

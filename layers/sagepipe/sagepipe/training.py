@@ -10,8 +10,9 @@ from sagepipe.pipeline_config import HyperparameterValue, PipelineConfig
 
 XGBOOST_VERSION = "1.7-1"
 
-# Registry accounts of the built-in images (sagemaker-python-sdk image_uri_config).
-XGBOOST_ACCOUNTS = {
+# Registry accounts of the built-in images (sagemaker-python-sdk image_uri_config);
+# the framework images (XGBoost, scikit-learn) share theirs.
+FRAMEWORK_IMAGE_ACCOUNTS = {
     "us-east-1": "683313688378",
     "us-east-2": "257758044811",
     "us-west-1": "746614075791",
@@ -21,6 +22,7 @@ XGBOOST_ACCOUNTS = {
     "ap-northeast-1": "354813040037",
     "ap-southeast-2": "783357654285",
 }
+XGBOOST_ACCOUNTS = FRAMEWORK_IMAGE_ACCOUNTS
 LINEAR_LEARNER_ACCOUNTS = {
     "us-east-1": "382416733822",
     "us-east-2": "404615174143",

@@ -81,6 +81,9 @@ def wait_for_execution(
     states: list[str] = []
     reported = 0
     while True:
+        # Status first, history second: a run that ends in between still has its last
+        # states in the history read after it.
+        described = sfn.describe_execution(executionArn=execution_arn)
         history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
         entered = [
             event["stateEnteredEventDetails"]["name"]
@@ -92,7 +95,6 @@ def wait_for_execution(
             if on_state is not None:
                 on_state(name, time.monotonic() - started)
         reported = len(entered)
-        described = sfn.describe_execution(executionArn=execution_arn)
         if described["status"] != "RUNNING":
             return RunResult(
                 execution_arn=execution_arn,

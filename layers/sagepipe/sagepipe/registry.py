@@ -13,14 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws_errors import error_code
+from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code
 from sagepipe.contract import FeatureContract
 from sagepipe.layout import live_pointer_key, version_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ class ModelRegistry:
         try:
             response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if error_code(error) in _NOT_FOUND:
+            if error_code(error) in OBJECT_MISSING_CODES:
                 return None
             raise
         return response["Body"].read()

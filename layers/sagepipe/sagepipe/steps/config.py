@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws_errors import error_code, raise_if_transient
+from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.layout import pipeline_config_key, s3_uri
 from sagepipe.pipeline_config import PipelineConfig, resolve_pipeline_config
 from sagepipe.run_state import RunInput
@@ -17,15 +17,13 @@ if TYPE_CHECKING:
 
     from sagepipe.pipeline_config import PipelineDefaults
 
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-
 
 def load_pipeline_config(run: RunInput, defaults: PipelineDefaults, s3: S3Client) -> PipelineConfig:
     key = pipeline_config_key(run.model)
     try:
         raw: bytes | None = s3.get_object(Bucket=run.bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error_code(error) not in MISSING_CODES:
+        if error_code(error) not in OBJECT_MISSING_CODES:
             raise_if_transient(error)
             raise
         raw = None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws_errors import error_code, raise_if_transient
+from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.errors import InputDataError
 from sagepipe.evaluation import compute_metrics, gate, parse_numbers
 from sagepipe.layout import RunLayout, s3_uri, split_s3_uri
@@ -52,7 +52,7 @@ def _read(s3: S3Client, bucket: str, key: str) -> str:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error_code(error) in {"NoSuchKey", "404"}:
+        if error_code(error) in OBJECT_MISSING_CODES:
             raise InputDataError(
                 f"{s3_uri(bucket, key)} does not exist: the batch transform wrote no output"
             ) from error

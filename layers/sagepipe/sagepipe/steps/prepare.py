@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sagepipe.aws_errors import error_code, raise_if_transient
+from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.errors import InputDataError
 from sagepipe.layout import RunLayout, s3_uri
 from sagepipe.naming import validate_model_name
@@ -22,7 +22,7 @@ from sagepipe.preprocess import (
 )
 from sagepipe.run_state import Prepared, RunInput
 from sagepipe.settings import PreprocessFunctionSettings
-from sagepipe.steps.config import MISSING_CODES, load_pipeline_config
+from sagepipe.steps.config import load_pipeline_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,7 +64,7 @@ def _download(s3: S3Client, run: RunInput, local: Path, source_name: str) -> Non
     try:
         s3.download_file(run.bucket, run.key, str(local), ExtraArgs=extra or None)
     except ClientError as error:
-        if error_code(error) in MISSING_CODES:
+        if error_code(error) in OBJECT_MISSING_CODES:
             raise InputDataError(f"{source_name}: the object no longer exists") from error
         raise_if_transient(error)
         raise

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from sagepipe.aws_errors import error_code, raise_if_transient
+from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.errors import InputDataError, ProcessingOutputError
 from sagepipe.layout import RunLayout, processing_code_prefix, s3_uri, split_s3_uri
 from sagepipe.naming import RunNames, validate_model_name
@@ -34,13 +34,13 @@ from sagepipe.processing import (
 from sagepipe.processing_bundle import MANIFEST_NAME, CodeBundle
 from sagepipe.run_state import Prepared, ProcessingRef, RunInput
 from sagepipe.settings import StartProcessingSettings
-from sagepipe.steps.config import MISSING_CODES, load_pipeline_config
+from sagepipe.steps.config import load_pipeline_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
-_MISSING_OBJECT = MISSING_CODES | {"NoSuchVersion"}
+_MISSING_OBJECT = OBJECT_MISSING_CODES | {"NoSuchVersion"}
 # Server-side copy of the input: parts of 256 MiB, several at a time.
 _COPY_CONFIG = TransferConfig(
     multipart_threshold=256 * MIB, multipart_chunksize=256 * MIB, max_concurrency=8
@@ -118,7 +118,7 @@ def ensure_code_bundle(s3: S3Client, bucket: str, bundle: CodeBundle) -> str:
     try:
         s3.head_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_NAME}")
     except ClientError as error:
-        if error_code(error) not in MISSING_CODES:
+        if error_code(error) not in OBJECT_MISSING_CODES:
             raise_if_transient(error)
             raise
     else:
@@ -171,7 +171,7 @@ def collect_processing(run: RunInput, processing: ProcessingRef, s3: S3Client) -
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error_code(error) in MISSING_CODES:
+        if error_code(error) in OBJECT_MISSING_CODES:
             raise ProcessingOutputError(
                 f"the processing job {processing.job_name} completed without writing {uri}"
             ) from error

@@ -37,7 +37,12 @@ def test_endpoint_config_has_one_variant_named_after_the_version() -> None:
     ("status", "action"),
     [
         (None, "create"),
-        ("Failed", "create"),
+        ("Failed", "replace"),
+        ("Creating", "wait"),
+        ("Updating", "wait"),
+        ("SystemUpdating", "wait"),
+        ("RollingBack", "wait"),
+        ("Deleting", "wait"),
         ("InService", "update"),
         ("OutOfService", "update"),
         ("UpdateRollbackFailed", "update"),

@@ -1,19 +1,13 @@
-"""Endpoint configuration and the create-or-update decision."""
+"""Endpoint configuration and what to do with an existing endpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
-Action = Literal["create", "update"]
+Decision = Literal["create", "update", "replace", "wait"]
 
-
-@dataclass(frozen=True)
-class EndpointPlan:
-    endpoint_name: str
-    endpoint_config_name: str
-    variant: str
-    action: Action
+# Another create, update or delete is under way: nothing can be started now.
+BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 
 
 def create_endpoint_config_request(
@@ -34,14 +28,20 @@ def create_endpoint_config_request(
     }
 
 
-def choose_action(existing_status: str | None) -> Action:
-    """Create when there is no endpoint; otherwise update it in place so it keeps serving.
+def choose_action(existing_status: str | None) -> Decision:
+    """What to do with the model's endpoint, given its status (None: there is none).
 
-    An endpoint left Failed by an earlier create cannot be updated; the caller deletes
-    it first (nothing is served from a Failed endpoint, so nothing is lost).
+    create: no endpoint. update: in place, so it keeps serving. wait: another change is
+    under way. replace: an endpoint left Failed by an earlier create cannot be updated;
+    delete it (nothing is served from it, so nothing is lost) and create it once the
+    deletion, which is asynchronous, has freed the name.
     """
-    if existing_status is None or existing_status == "Failed":
+    if existing_status is None:
         return "create"
+    if existing_status in BUSY_STATUSES:
+        return "wait"
+    if existing_status == "Failed":
+        return "replace"
     return "update"
 
 

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
-_BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-
 
 def deploy(
     *,
@@ -56,12 +54,11 @@ def deploy(
     try:
         _ensure_endpoint_config(sagemaker, names, transform.model_name, settings)
         current = _endpoint_status(sagemaker, names.endpoint)
-        if current in _BUSY_STATUSES:
-            raise EndpointBusyError(f"endpoint {names.endpoint} is {current}; retrying later")
         action = choose_action(current)
-        if current == "Failed":
-            # DeleteEndpoint is asynchronous: the name is taken until the deletion ends,
-            # so create it on a retry (the endpoint is "Deleting", then gone).
+        if action == "wait":
+            raise EndpointBusyError(f"endpoint {names.endpoint} is {current}; retrying later")
+        if action == "replace":
+            # The retry finds it Deleting (wait), then gone (create).
             sagemaker.delete_endpoint(EndpointName=names.endpoint)
             raise EndpointBusyError(f"endpoint {names.endpoint} was Failed and is being deleted")
         if action == "create":

@@ -240,3 +240,11 @@ def test_predict_settings() -> None:
         PredictSettings.from_env(env(MAX_RECORDS="0"))
     with pytest.raises(ConfigError, match="LIVE_CACHE_SECONDS"):
         PredictSettings.from_env(env(LIVE_CACHE_SECONDS="-5"))
+
+
+def test_a_zero_fraction_from_the_stack_is_kept_for_validation_to_judge() -> None:
+    settings = PreprocessFunctionSettings.from_env(
+        {**BASE, "TEST_FRACTION": "0", "VALIDATION_FRACTION": "0"}
+    )
+    assert settings.defaults.test_fraction == 0.0  # rejected when the run resolves it
+    assert settings.defaults.validation_fraction == 0.0  # a valid choice: no validation

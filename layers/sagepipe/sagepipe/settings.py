@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from sagepipe.errors import ConfigError
 from sagepipe.naming import PREFIX_MAX
@@ -38,6 +38,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+@overload
+def _float(env: Mapping[str, str], name: str, default: float) -> float: ...
+@overload
+def _float(env: Mapping[str, str], name: str, default: None) -> float | None: ...
 def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -109,8 +113,8 @@ class PreprocessFunctionSettings:
             target=env.get("DEFAULT_TARGET", "").strip() or None,
             algorithm=algorithm,  # type: ignore[arg-type]
             max_rmse=_float(env, "DEFAULT_MAX_RMSE", None),
-            test_fraction=_float(env, "TEST_FRACTION", 0.2) or 0.2,
-            validation_fraction=_float(env, "VALIDATION_FRACTION", 0.1) or 0.0,
+            test_fraction=_float(env, "TEST_FRACTION", 0.2),
+            validation_fraction=_float(env, "VALIDATION_FRACTION", 0.1),
             seed=_int(env, "SEED", 42),
         )
         return cls(

@@ -42,7 +42,7 @@ def describe(info: StackInfo) -> str:
     lines = [
         "sagepipe offline stack is up",
         f"  AWS endpoint (S3, Lambda, Step Functions, SNS, IAM, SageMaker): {endpoint}",
-        f"    SageMaker: {'emulated' if info.sagemaker_emulated else 'moto (no computation)'}",
+        "    SageMaker and SageMaker Runtime: emulated (real training and inference)",
         f"  Prediction API: {info.api_url}/",
     ]
     if info.bucket:

@@ -20,7 +20,9 @@ from sagepipe_local.api_gateway import ApiGateway, ApiServer, lambda_invoker
 from sagepipe_local.deployer import ApiRoute, Deployment, TemplateDeployer
 from sagepipe_local.lambda_runtime import LambdaRuntime
 from sagepipe_local.moto_hooks import MotoHooks, reset_moto
-from sagepipe_local.server import LOOPBACK, AwsEndpoint, ClaimingApp
+from sagepipe_local.sagemaker import SageMakerEmulator
+from sagepipe_local.sagemaker.app import DEFAULT_PHASE_DELAY_SECONDS
+from sagepipe_local.server import LOOPBACK, AwsEndpoint
 from sagepipe_local.snapshot import PeriodicSaver, S3Snapshot
 
 LOG = logging.getLogger(__name__)
@@ -73,20 +75,7 @@ class StackInfo:
     log_dir: Path
     work_dir: Path
     state_dir: Path | None
-    sagemaker_emulated: bool
     environment: Mapping[str, str] = field(default_factory=dict)  # for a client shell
-
-
-def _load_sagemaker_emulator() -> type[Any] | None:
-    try:
-        from sagepipe_local.sagemaker import SageMakerEmulator
-    except ModuleNotFoundError as error:
-        if error.name not in {"sagepipe_local.sagemaker"}:
-            raise
-        LOG.info("SageMaker emulator not available: moto's SageMaker answers instead")
-        return None
-    emulator: type[Any] = SageMakerEmulator
-    return emulator
 
 
 class LocalStack:
@@ -109,10 +98,10 @@ class LocalStack:
         echo_function_logs: bool = False,
         save_interval: float = SAVE_INTERVAL_SECONDS,
         stack_name: str = "sagepipe",
-        sagemaker_phase_seconds: float | None = None,
+        sagemaker_phase_seconds: float = DEFAULT_PHASE_DELAY_SECONDS,
     ) -> None:
         """`sagemaker_phase_seconds`: how long emulated jobs and endpoints stay in each
-        status (None: the emulator's default), so callers really see them move."""
+        status, so callers really see them move."""
         self._port = port
         self._api_port = api_port
         self._state_dir = state_dir
@@ -265,7 +254,7 @@ class LocalStack:
             snapshot = S3Snapshot(state_dir, endpoint_url, region)
             snapshot.restore()
         # After the restore: the emulator reloads its endpoints' model artifacts from S3.
-        emulator = self._start_emulator(endpoint, state_dir, work_dir, region)
+        self._start_emulator(endpoint, state_dir, work_dir, region)
         deployer.install_notifications(deployment)
 
         gateway = ApiGateway(
@@ -312,7 +301,6 @@ class LocalStack:
             log_dir=runtime.log_dir,
             work_dir=work_dir,
             state_dir=state_dir,
-            sagemaker_emulated=emulator is not None,
             environment={
                 "AWS_ENDPOINT_URL": endpoint_url,
                 "AWS_REGION": region,
@@ -331,25 +319,17 @@ class LocalStack:
 
     def _start_emulator(
         self, endpoint: AwsEndpoint, state_dir: Path | None, work_dir: Path, region: str
-    ) -> ClaimingApp | None:
-        emulator_class = _load_sagemaker_emulator()
-        if emulator_class is None:
-            return None
-        timing: dict[str, float] = {}
-        if self._sagemaker_phase_seconds is not None:
-            timing["phase_delay_seconds"] = self._sagemaker_phase_seconds
-        emulator: Any = emulator_class(
+    ) -> None:
+        emulator = SageMakerEmulator(
             s3_endpoint_url=endpoint.url,
             region=region,
             state_dir=None if state_dir is None else state_dir / "sagemaker",
             work_dir=work_dir / "sagemaker",
-            **timing,
+            phase_delay_seconds=self._sagemaker_phase_seconds,
         )
         self._cleanup.callback(emulator.shutdown)
         endpoint.dispatcher.add(emulator)
         self._cleanup.callback(endpoint.dispatcher.remove, emulator)
-        app: ClaimingApp = emulator
-        return app
 
     @staticmethod
     def _parameters(template: Path, overrides: Mapping[str, str] | None) -> dict[str, str]:

@@ -130,3 +130,8 @@ def test_gate_rejects_non_finite_rmse() -> None:
     decision = gate(_metrics(math.nan, 3.0), max_rmse=None)
     assert decision.deploy is False
     assert "not finite" in decision.reason
+
+
+def test_json_lines_are_read_by_key_not_by_position() -> None:
+    text = '{"score": 0.5}\n{"predicted_label": 1, "score": 2}\n'
+    assert parse_numbers(text, "out").tolist() == [0.5, 2.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,12 +38,12 @@ def parse_numbers(text: str, source: str) -> np.ndarray[Any, np.dtype[np.float64
         token = line.strip()
         if not token:
             continue
-        if token.startswith("{"):
-            token = token.split(":", 1)[-1].rstrip("} ")
-        token = token.split(",", 1)[0]
         try:
-            values.append(float(token))
-        except ValueError as error:
+            if token.startswith("{"):
+                values.append(float(json.loads(token)["score"]))
+            else:
+                values.append(float(token.split(",", 1)[0]))
+        except (ValueError, KeyError, TypeError) as error:
             raise InputDataError(
                 f"{source}: line {line_number} is not a number: {line[:80]!r}"
             ) from error

@@ -22,8 +22,6 @@ def test_run_layout_keys() -> None:
     layout = RunLayout(model="housing", run_id=RUN_ID)
     root = f"runs/housing/{RUN_ID}/"
     assert layout.root == root
-    assert layout.schema_key == f"{root}schema.json"
-    assert layout.profile_key == f"{root}profile.json"
     assert layout.training_output_prefix == f"{root}training/"
     assert layout.transform_output_prefix == f"{root}transform/"
     assert layout.metrics_key == f"{root}metrics.json"

@@ -50,14 +50,6 @@ class RunLayout:
         return f"runs/{self.model}/{self.run_id}/"
 
     @property
-    def schema_key(self) -> str:
-        return f"{self.root}schema.json"
-
-    @property
-    def profile_key(self) -> str:
-        return f"{self.root}profile.json"
-
-    @property
     def training_output_prefix(self) -> str:
         return f"{self.root}training/"
 

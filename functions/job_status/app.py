@@ -1,4 +1,5 @@
-"""Report a training job, transform job or endpoint as RUNNING, SUCCEEDED or FAILED."""
+"""Report a processing, training or transform job, or an endpoint, as RUNNING, SUCCEEDED
+or FAILED, waiting (up to STATUS_WAIT_SECONDS) for it to leave RUNNING."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagepipe import aws
+from sagepipe.job_status import wait_while_running
 from sagepipe.observability import logger, tracer
+from sagepipe.settings import JobStatusSettings
 from sagepipe.steps.status import read_status
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
+
+# Left of the function's timeout after waiting: one more Describe call and the reply.
+RESERVE_SECONDS = 10.0
+
+
+@cache
+def settings() -> JobStatusSettings:
+    return JobStatusSettings.from_env()
 
 
 @cache
@@ -23,6 +34,10 @@ def sagemaker() -> SageMakerClient:
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = read_status(event["kind"], event["name"], sagemaker(), event.get("expected_config"))
+    remaining = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
+    state = wait_while_running(
+        lambda: read_status(event["kind"], event["name"], sagemaker(), event.get("expected_config")),
+        budget_seconds=max(0.0, min(settings().wait_seconds, remaining)),
+    )
     logger.info("status", extra={"kind": event["kind"], "job": event["name"], **state.to_dict()})
     return state.to_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -207,3 +208,33 @@ def test_throttling_is_transient(handler: Any, lambda_context: FakeLambdaContext
         stubber.add_client_error("describe_endpoint", service_error_code="ThrottlingException")
         with pytest.raises(TransientError):
             handler.lambda_handler(load_event("sfn_job_status_endpoint.json"), lambda_context)
+
+
+def test_waits_for_a_running_job_within_the_status_wait(
+    load_handler: HandlerLoader, lambda_context: FakeLambdaContext
+) -> None:
+    waiting = load_handler("job_status", STATUS_WAIT_SECONDS="30")
+    with Stubber(waiting.sagemaker()) as stubber:
+        stubber.add_response("describe_training_job", _training_response("InProgress"))
+        stubber.add_response("describe_training_job", _training_response("InProgress"))
+        stubber.add_response("describe_training_job", _training_response("Completed"))
+        result = waiting.lambda_handler(load_event("sfn_job_status_training.json"), lambda_context)
+        stubber.assert_no_pending_responses()
+    assert result == {"state": "SUCCEEDED", "status": "Completed", "reason": None}
+
+
+@dataclass(frozen=True)
+class _AlmostOutOfTime(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 5_000
+
+
+def test_no_waiting_when_the_function_has_no_time_left(load_handler: HandlerLoader) -> None:
+    waiting = load_handler("job_status", STATUS_WAIT_SECONDS="30")
+    with Stubber(waiting.sagemaker()) as stubber:
+        stubber.add_response("describe_training_job", _training_response("InProgress"))
+        result = waiting.lambda_handler(
+            load_event("sfn_job_status_training.json"), _AlmostOutOfTime()
+        )
+        stubber.assert_no_pending_responses()
+    assert result == {"state": "RUNNING", "status": "InProgress", "reason": None}

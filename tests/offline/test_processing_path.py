@@ -69,12 +69,7 @@ def test_an_upload_above_the_threshold_is_preprocessed_by_a_processing_job(
     result = wait_for_execution(sfn, execution, timeout=120)
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert result.states[:4] == [
-        "ChoosePreprocessing",
-        "StartProcessing",
-        "WaitForProcessing",
-        "CheckProcessing",
-    ]
+    assert result.states[:3] == ["ChoosePreprocessing", "StartProcessing", "CheckProcessing"]
     assert "Preprocess" not in result.states
     assert result.states.index("CollectProcessing") < result.states.index("StartTraining")
     assert result.states[-1] == "Deployed"

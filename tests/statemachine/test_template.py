@@ -64,7 +64,7 @@ FUNCTIONS: dict[str, tuple[str, bool, set[str]]] = {
             "USE_SPOT_TRAINING",
         },
     ),
-    "JobStatusFunction": ("job_status", False, set()),
+    "JobStatusFunction": ("job_status", False, {"STATUS_WAIT_SECONDS"}),
     "StartTransformFunction": (
         "start_transform",
         False,
@@ -102,7 +102,8 @@ PARAMETER_DEFAULTS = {
     "TransformInstanceType": "ml.m5.large",
     "EndpointInstanceType": "ml.m5.large",
     "EndpointInstanceCount": "1",
-    "PollSeconds": "30",
+    "StatusWaitSeconds": "60",
+    "PollSeconds": "10",
     "NotificationEmail": "",
 }
 OUTPUTS = {

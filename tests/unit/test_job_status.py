@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sagepipe.job_status import JobState, endpoint_state, job_state
+from sagepipe.job_status import (
+    FIRST_LOOK_SECONDS,
+    MAX_LOOK_SECONDS,
+    JobState,
+    endpoint_state,
+    job_state,
+    wait_while_running,
+)
 
 EXPECTED = "housing-20261120093000-1a2b3c4d-ec"
 PREVIOUS = "housing-20261001000000-0f0f0f0f-ec"
@@ -107,3 +114,67 @@ def test_failed_endpoint_reason() -> None:
     assert endpoint_state("OutOfService", None, EXPECTED, EXPECTED).reason == (
         "endpoint is OutOfService"
     )
+
+
+RUNNING = JobState(state="RUNNING", status="InProgress", reason=None)
+DONE = JobState(state="SUCCEEDED", status="Completed", reason=None)
+
+
+class FakeTime:
+    """A clock that only moves when slept on, and the reads it answers."""
+
+    def __init__(self, answers: list[JobState]) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.read_at: list[float] = []
+        self._answers = answers
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def read(self) -> JobState:
+        self.read_at.append(self.now)
+        return self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
+
+
+def test_a_finished_job_is_read_once() -> None:
+    fake = FakeTime([DONE])
+    assert wait_while_running(fake.read, 60, clock=fake.clock, sleep=fake.sleep) == DONE
+    assert fake.read_at == [0.0]
+
+
+def test_zero_budget_is_one_look() -> None:
+    fake = FakeTime([RUNNING, DONE])
+    assert wait_while_running(fake.read, 0, clock=fake.clock, sleep=fake.sleep) == RUNNING
+    assert fake.read_at == [0.0]
+
+
+def test_looks_back_off_until_the_job_ends() -> None:
+    fake = FakeTime([RUNNING, RUNNING, RUNNING, DONE])
+    assert wait_while_running(fake.read, 60, clock=fake.clock, sleep=fake.sleep) == DONE
+    first = FIRST_LOOK_SECONDS
+    assert fake.sleeps == pytest.approx([first, 2 * first, 4 * first])
+
+
+def test_looks_never_space_out_beyond_the_maximum() -> None:
+    fake = FakeTime([RUNNING])
+    wait_while_running(fake.read, 120, clock=fake.clock, sleep=fake.sleep)
+    assert max(fake.sleeps) == MAX_LOOK_SECONDS
+
+
+def test_a_job_still_running_when_the_budget_ends_is_running() -> None:
+    fake = FakeTime([RUNNING])
+    assert wait_while_running(fake.read, 12, clock=fake.clock, sleep=fake.sleep) == RUNNING
+    # The last sleep is cut to the budget, and the last look comes at its end.
+    assert fake.now == pytest.approx(12)
+    assert fake.read_at[-1] == pytest.approx(12)
+
+
+def test_a_failure_ends_the_wait() -> None:
+    failed = JobState(state="FAILED", status="Failed", reason="AlgorithmError: boom")
+    fake = FakeTime([RUNNING, failed])
+    assert wait_while_running(fake.read, 60, clock=fake.clock, sleep=fake.sleep) == failed

@@ -8,6 +8,7 @@ from sagepipe.errors import ConfigError
 from sagepipe.settings import (
     CommonSettings,
     DeploySettings,
+    JobStatusSettings,
     NotifySettings,
     PredictSettings,
     PreprocessFunctionSettings,
@@ -67,7 +68,7 @@ def test_start_run_settings() -> None:
     assert settings.state_machine_arn == arn
     assert settings.poll_seconds == 5
     assert settings.common.data_bucket == "sagepipe-data"
-    assert StartRunSettings.from_env(env(STATE_MACHINE_ARN=arn)).poll_seconds == 30
+    assert StartRunSettings.from_env(env(STATE_MACHINE_ARN=arn)).poll_seconds == 10
 
 
 @pytest.mark.parametrize(
@@ -248,3 +249,10 @@ def test_a_zero_fraction_from_the_stack_is_kept_for_validation_to_judge() -> Non
     )
     assert settings.defaults.test_fraction == 0.0  # rejected when the run resolves it
     assert settings.defaults.validation_fraction == 0.0  # a valid choice: no validation
+
+
+def test_job_status_settings() -> None:
+    assert JobStatusSettings.from_env({"STATUS_WAIT_SECONDS": "45"}).wait_seconds == 45
+    assert JobStatusSettings.from_env({}).wait_seconds == 0
+    with pytest.raises(ConfigError, match="STATUS_WAIT_SECONDS"):
+        JobStatusSettings.from_env({"STATUS_WAIT_SECONDS": "-1"})

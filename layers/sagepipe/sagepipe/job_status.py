@@ -1,7 +1,10 @@
-"""SageMaker statuses reduced to the three states the state machine branches on."""
+"""SageMaker statuses reduced to the three states the state machine branches on, and
+waiting (within a time budget) for one to leave RUNNING."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -78,3 +81,32 @@ def endpoint_state(
             state=state, status=status, reason=failure_reason or f"endpoint is {status}"
         )
     return JobState(state=state, status=status, reason=None)
+
+
+# Waiting for a status: the first look comes at once, later ones back off from
+# FIRST_LOOK_SECONDS up to MAX_LOOK_SECONDS, so a quick job is seen done within tens
+# of milliseconds and a long one costs a Describe call every few seconds.
+FIRST_LOOK_SECONDS = 0.05
+MAX_LOOK_SECONDS = 5.0
+
+
+def wait_while_running(
+    read: Callable[[], JobState],
+    budget_seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobState:
+    """Read the status until it is no longer RUNNING or the budget is spent.
+
+    Returns the last status read: RUNNING only when the budget ran out first.
+    """
+    deadline = clock() + budget_seconds
+    interval = FIRST_LOOK_SECONDS
+    while True:
+        state = read()
+        remaining = deadline - clock()
+        if state.state != "RUNNING" or remaining <= 0:
+            return state
+        sleep(min(interval, remaining))
+        interval = min(interval * 2, MAX_LOOK_SECONDS)

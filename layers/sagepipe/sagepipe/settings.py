@@ -87,7 +87,7 @@ class StartRunSettings:
         return cls(
             common=CommonSettings.from_env(env),
             state_machine_arn=_require(env, "STATE_MACHINE_ARN"),
-            poll_seconds=_int(env, "POLL_SECONDS", 30, minimum=1),
+            poll_seconds=_int(env, "POLL_SECONDS", 10, minimum=1),
             processing_threshold_mb=threshold,
         )
 
@@ -204,6 +204,17 @@ class DeploySettings:
             instance_type=env.get("ENDPOINT_INSTANCE_TYPE", "").strip() or "ml.m5.large",
             instance_count=_int(env, "ENDPOINT_INSTANCE_COUNT", 1, minimum=1),
         )
+
+
+@dataclass(frozen=True)
+class JobStatusSettings:
+    # How long one status check may wait for the job to leave RUNNING; 0: one look.
+    wait_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JobStatusSettings:
+        env = os.environ if env is None else env
+        return cls(wait_seconds=_int(env, "STATUS_WAIT_SECONDS", 0))
 
 
 @dataclass(frozen=True)

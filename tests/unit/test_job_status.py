@@ -6,6 +6,7 @@ import pytest
 
 from sagepipe.job_status import (
     FIRST_LOOK_SECONDS,
+    LOOK_FRACTION,
     MAX_LOOK_SECONDS,
     JobState,
     endpoint_state,
@@ -153,17 +154,20 @@ def test_zero_budget_is_one_look() -> None:
     assert fake.read_at == [0.0]
 
 
-def test_looks_back_off_until_the_job_ends() -> None:
-    fake = FakeTime([RUNNING, RUNNING, RUNNING, DONE])
+def test_looks_space_out_with_the_time_waited() -> None:
+    fake = FakeTime([RUNNING] * 40 + [DONE])
     assert wait_while_running(fake.read, 60, clock=fake.clock, sleep=fake.sleep) == DONE
-    first = FIRST_LOOK_SECONDS
-    assert fake.sleeps == pytest.approx([first, 2 * first, 4 * first])
+    assert fake.sleeps[0] == FIRST_LOOK_SECONDS
+    for read_at, sleep in zip(fake.read_at, fake.sleeps, strict=False):
+        assert sleep == pytest.approx(max(FIRST_LOOK_SECONDS, LOOK_FRACTION * read_at))
 
 
 def test_looks_never_space_out_beyond_the_maximum() -> None:
     fake = FakeTime([RUNNING])
-    wait_while_running(fake.read, 120, clock=fake.clock, sleep=fake.sleep)
+    wait_while_running(fake.read, 100, clock=fake.clock, sleep=fake.sleep)
     assert max(fake.sleeps) == MAX_LOOK_SECONDS
+    # 100 s of waiting: 10 looks in the first half second, 70 in all (the last at 100 s).
+    assert len(fake.read_at) == 70
 
 
 def test_a_job_still_running_when_the_budget_ends_is_running() -> None:

@@ -1,8 +1,9 @@
 """Text/csv and text/libsvm parsing, as the built-in containers read them.
 
 CSV: no header; an empty field (or `nan`) is a missing value. libsvm: `label idx:val ...`;
-an absent index is a missing value. Both become dense float matrices with NaN for missing,
-which XGBoost treats exactly as it treats absent sparse entries.
+an absent index is a missing value. CSV becomes a dense float matrix with NaN for missing;
+libsvm a sparse (CSR) matrix, whose absent entries XGBoost treats as missing, exactly as
+it treats NaN, and which `LibsvmRows.features` densifies with NaN for the others.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from sagepipe_local.sagemaker.algorithms.base import FloatArray
 
@@ -107,7 +110,37 @@ def _parse_csv_by_field(lines: list[str], source: str) -> FloatArray:
 @dataclass(frozen=True)
 class LibsvmRows:
     labels: FloatArray
-    features: FloatArray  # NaN where an index is absent
+    matrix: Any  # scipy.sparse.csr_matrix; explicit zeros are values, absent entries missing
+
+    @property
+    def features(self) -> FloatArray:
+        """The rows as a dense matrix, NaN where an index is absent."""
+        return dense_with_missing(self.matrix)
+
+
+def dense_with_missing(csr: Any) -> FloatArray:
+    dense = np.full(csr.shape, np.nan, dtype=np.float64)
+    row_of_entry = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    dense[row_of_entry, csr.indices] = csr.data
+    return dense
+
+
+def stack_sparse_rows(blocks: Sequence[Any]) -> Any:
+    """Stack CSR row blocks whose widths may differ (libsvm files) into one CSR matrix."""
+    non_empty = [block for block in blocks if block.shape[0] > 0]
+    if not non_empty:
+        return scipy.sparse.csr_matrix((0, 0), dtype=np.float64)
+    width = max(block.shape[1] for block in non_empty)
+    return scipy.sparse.vstack(
+        [widened(block, width) for block in non_empty], format="csr", dtype=np.float64
+    )
+
+
+def widened(csr: Any, width: int) -> Any:
+    """The same CSR rows, declared `width` columns wide (the extra ones all missing)."""
+    if csr.shape[1] >= width:
+        return csr
+    return scipy.sparse.csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.shape[0], width))
 
 
 def parse_libsvm(text: str, source: str, *, labelled: bool) -> LibsvmRows:
@@ -144,10 +177,7 @@ def _parse_libsvm_natively(lines: list[str]) -> LibsvmRows | None:
         labels = matrix.get_label().astype(np.float64)
     if csr.shape[0] != len(lines):
         return None
-    features = np.full(csr.shape, np.nan, dtype=np.float64)
-    row_of_entry = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    features[row_of_entry, csr.indices] = csr.data
-    return LibsvmRows(labels=labels, features=features)
+    return LibsvmRows(labels=labels, matrix=csr.astype(np.float64))
 
 
 def _parse_libsvm_by_token(lines: list[str], source: str, *, labelled: bool) -> LibsvmRows:
@@ -182,10 +212,16 @@ def _parse_libsvm_by_token(lines: list[str], source: str, *, labelled: bool) -> 
             columns.append(index)
             values.append(_number(value_text, source, row, f"feature {index}"))
     width = max(columns) + 1 if columns else 0
+    # Through a dense matrix, so that a repeated index keeps its last value, as before.
     features = np.full((len(lines), width), np.nan, dtype=np.float64)
     if rows:
         features[np.asarray(rows), np.asarray(columns)] = np.asarray(values, dtype=np.float64)
-    return LibsvmRows(labels=labels, features=features)
+    present_rows, present_columns = np.nonzero(~np.isnan(features))
+    matrix = scipy.sparse.csr_matrix(
+        (features[present_rows, present_columns], (present_rows, present_columns)),
+        shape=features.shape,
+    )
+    return LibsvmRows(labels=labels, matrix=matrix)
 
 
 def _number(text: str, source: str, row: int, what: str) -> float:

@@ -37,6 +37,8 @@ from sagepipe_local.sagemaker.algorithms.data import (
     parse_media_type,
     read_text,
     stack_rows,
+    stack_sparse_rows,
+    widened,
 )
 from sagepipe_local.sagemaker.algorithms.xgboost_hyperparameters import (
     booster_params,
@@ -50,7 +52,7 @@ _TRAINING_TYPES = (CSV, LIBSVM, *_UNSUPPORTED_OFFLINE)
 
 @dataclass(frozen=True)
 class _Dataset:
-    features: FloatArray
+    features: Any  # CSV: a dense FloatArray (NaN = missing); libsvm: a scipy CSR matrix
     labels: FloatArray
     weights: FloatArray | None
     sparse: bool  # libsvm: rows need not mention the last features
@@ -280,7 +282,7 @@ def _load_channel(channel: ChannelData, csv_weights: bool) -> _Dataset:
         else:
             blocks = [parse_libsvm(text, name, labelled=True) for name, text in texts]
             dataset = _Dataset(
-                features=stack_rows([block.features for block in blocks]),
+                features=stack_sparse_rows([block.matrix for block in blocks]),
                 labels=np.concatenate([block.labels for block in blocks])
                 if blocks
                 else np.empty(0),
@@ -319,8 +321,12 @@ def _csv_dataset(texts: list[tuple[str, str]], csv_weights: bool) -> _Dataset:
 
 
 def _dmatrix(dataset: _Dataset, width: int, nthread: int) -> Any:
+    if dataset.sparse:
+        features = widened(dataset.features, width).astype(np.float32)
+    else:
+        features = pad_columns(dataset.features, width).astype(np.float32)
     return xgb.DMatrix(
-        pad_columns(dataset.features, width).astype(np.float32),
+        features,
         label=dataset.labels,
         weight=dataset.weights,
         missing=np.nan,

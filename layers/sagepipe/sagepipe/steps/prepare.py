@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from s3transfer.manager import TransferManager
 
 from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.errors import InputDataError
@@ -73,5 +74,11 @@ def _download(s3: S3Client, run: RunInput, local: Path, source_name: str) -> Non
 def _upload(
     s3: S3Client, bucket: str, layout: RunLayout, out_dir: Path, result: PreparedRun
 ) -> None:
-    for relative in result.files.values():
-        s3.upload_file(str(out_dir / relative), bucket, f"{layout.root}{relative}")
+    """All the files at once, on one transfer manager's threads."""
+    with TransferManager(s3) as transfers:
+        uploads = [
+            transfers.upload(str(out_dir / relative), bucket, f"{layout.root}{relative}")
+            for relative in result.files.values()
+        ]
+        for upload in uploads:
+            upload.result()

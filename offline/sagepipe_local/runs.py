@@ -50,7 +50,9 @@ def find_execution(
     state_machine_arn: str,
     key: str,
     version_id: str | None,
+    *,
     timeout: float = 60.0,
+    interval: float = 0.2,
 ) -> str:
     """The execution started for this exact object version."""
     deadline = time.monotonic() + timeout
@@ -66,7 +68,7 @@ def find_execution(
                 run = json.loads(sfn.describe_execution(executionArn=arn)["input"])["run"]
                 if run["key"] == key and run.get("version_id") == version_id:
                     return arn
-        time.sleep(0.2)
+        time.sleep(interval)
     raise TimeoutError(f"no run started for s3 key {key} (version {version_id})")
 
 

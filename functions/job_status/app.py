@@ -34,10 +34,11 @@ def sagemaker() -> SageMakerClient:
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    kind, name, expected_config = event["kind"], event["name"], event.get("expected_config")
     remaining = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
     state = wait_while_running(
-        lambda: read_status(event["kind"], event["name"], sagemaker(), event.get("expected_config")),
+        lambda: read_status(kind, name, sagemaker(), expected_config),
         budget_seconds=max(0.0, min(settings().wait_seconds, remaining)),
     )
-    logger.info("status", extra={"kind": event["kind"], "job": event["name"], **state.to_dict()})
+    logger.info("status", extra={"kind": kind, "job": name, **state.to_dict()})
     return state.to_dict()

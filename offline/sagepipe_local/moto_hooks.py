@@ -9,10 +9,11 @@
   never holds up the PutObject that triggered it (moto calls them in the request thread);
 - the S3 event gets the record fields AWS sends and moto leaves out (versionId,
   sequencer, userIdentity, requestParameters, responseElements);
-- two costs moto pays again and again are paid once: its server lists the moto package
-  directory on every request (`list_of_moto_modules`), and its Step Functions
-  interpreter parses the definition with ANTLR for every execution (~90 ms for the
-  pipeline); each execution now gets its own copy of one parsed program (~6 ms).
+- three costs moto pays again and again are paid once: its server lists the moto package
+  directory on every request (`list_of_moto_modules`); its Step Functions interpreter
+  parses the definition with ANTLR for every execution (~90 ms for the pipeline; each
+  execution now gets its own copy of one parsed program, ~6 ms), and builds a new boto3
+  Lambda client, with a new connection, for every Lambda task (~5 ms).
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class MotoHooks:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.s3 import notifications
         from moto.stepfunctions.parser import models as parser_models
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+            lambda_eval_utils,
+        )
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         previous_config = {key: copy.deepcopy(default_user_config[key]) for key in _MOTO_CONFIG}  # type: ignore[literal-required]
@@ -111,6 +115,11 @@ class MotoHooks:
             ExecutionWorker,
             "_get_evaluation_entrypoint",
             _parsed_once(ExecutionWorker._get_evaluation_entrypoint),
+        )
+        self._patch(
+            lambda_eval_utils,
+            "boto_client_for",
+            _one_client_per_service(vars(lambda_eval_utils)["boto_client_for"]),
         )
         self._patch(notifications, "_invoke_awslambda", self._notify_function)
         self._patch(
@@ -267,6 +276,23 @@ def _parsed_once(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return copy.deepcopy(program)
 
     return entrypoint
+
+
+def _one_client_per_service(create: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's client factory ignores the state's credentials (it signs with fixed test
+    keys), so one client per region and service is the same client, kept alive."""
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            client = clients.get((region, service))
+            if client is None:
+                client = create(region=region, service=service, state_credentials=state_credentials)
+                clients[(region, service)] = client
+        return client
+
+    return client_for
 
 
 def _restore_env(name: str, value: str | None) -> None:

@@ -3,8 +3,10 @@
 Measured here: each function's invocations, billed duration and configured memory (the
 Lambda workers' REPORT lines), and the Step Functions state transitions outside the
 polling loops. Not measurable offline, so stated as assumptions: how long SageMaker's
-instances bill for (start-up included) and how many polls the loops make at
-PollSeconds=30. Prices: us-east-1 on-demand list prices; check the pricing pages.
+instances bill for (start-up included), and so how long the status checks wait: with
+the template's StatusWaitSeconds and PollSeconds, each check cycle is one JobStatus
+invocation waiting StatusWaitSeconds, then a Wait state of PollSeconds. Prices: us-east-1
+on-demand list prices; check the pricing pages.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ ML_M5_LARGE_HOUR = 0.115  # training, batch transform and hosting (assumption: l
 TRAINING_MINUTES = 4.0
 TRANSFORM_MINUTES = 6.0
 UPDATE_OVERLAP_MINUTES = 9.0  # blue/green: the new instance runs beside the old one
-POLL_SECONDS = 30
-POLL_LOOP_STATES = 3  # Wait, Check, Choice per poll
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "diamonds"
+POLL_LOOP_STATES = 3  # Check, Choice, Wait per check cycle
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "diamonds"
 REPORT = re.compile(r"Billed Duration: (\d+) ms\tMemory Size: (\d+) MB")
 LOOP_STATES = {"WaitFor", "Check"}
 
@@ -59,14 +61,29 @@ def measure_offline_run() -> tuple[dict[str, tuple[int, float]], int]:
     return usage, outside_loops
 
 
+def status_checks() -> tuple[int, int, float]:
+    """The template's StatusWaitSeconds, PollSeconds and JobStatus memory (GB)."""
+    from sagepipe_local.template_loader import load_template
+
+    template = load_template(REPO / "template.yaml")
+    parameters = template["Parameters"]
+    memory_mb = template["Resources"]["JobStatusFunction"]["Properties"]["MemorySize"]
+    return (
+        int(parameters["StatusWaitSeconds"]["Default"]),
+        int(parameters["PollSeconds"]["Default"]),
+        int(memory_mb) / 1024,
+    )
+
+
 def run(log: logging.Logger, _row: Callable[..., str]) -> None:
     usage, outside_loops = measure_offline_run()
-    invocations = sum(count for count, _ in usage.values())
+    status_wait, poll_seconds, status_memory_gb = status_checks()
+    waited_seconds = 60 * (TRAINING_MINUTES + TRANSFORM_MINUTES + UPDATE_OVERLAP_MINUTES)
+    polls = waited_seconds / (status_wait + poll_seconds)
+    # The offline run's checks barely wait; on AWS they wait out the jobs.
+    invocations = sum(count for count, _ in usage.values()) + round(polls)
     gb_seconds = sum(seconds for _, seconds in usage.values())
-    polls = sum(
-        minutes * 60 / POLL_SECONDS
-        for minutes in (TRAINING_MINUTES, TRANSFORM_MINUTES, UPDATE_OVERLAP_MINUTES)
-    )
+    gb_seconds += polls * status_wait * status_memory_gb
     transitions = outside_loops + polls * POLL_LOOP_STATES
     lambda_cost = gb_seconds * LAMBDA_GB_SECOND + invocations * LAMBDA_REQUEST
     sfn_cost = transitions * STATE_TRANSITION
@@ -74,17 +91,21 @@ def run(log: logging.Logger, _row: Callable[..., str]) -> None:
     sagemaker_cost = sagemaker_minutes / 60 * ML_M5_LARGE_HOUR
     log.info("cost of one run on AWS (diamonds sample, XGBoost, ml.m5.large), us-east-1:")
     log.info(
-        "  Lambda: %d invocations, %.1f GB-s measured offline -> $%.5f",
+        "  Lambda: %d invocations, %.1f GB-s (measured offline, plus ~%d status checks "
+        "waiting StatusWaitSeconds=%d each) -> $%.5f",
         invocations,
         gb_seconds,
+        round(polls),
+        status_wait,
         lambda_cost,
     )
     log.info(
         "  Step Functions: %d transitions outside polling (measured) + ~%d polling "
-        "(PollSeconds=%d) -> $%.5f",
+        "(StatusWaitSeconds=%d, PollSeconds=%d) -> $%.5f",
         outside_loops,
         polls * POLL_LOOP_STATES,
-        POLL_SECONDS,
+        status_wait,
+        poll_seconds,
         sfn_cost,
     )
     log.info(

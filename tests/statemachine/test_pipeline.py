@@ -136,7 +136,32 @@ def test_success_path_deploys_and_passes_the_design_payloads(
     result = scripted.run(execution_input)
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert result.states_entered()[-1] == "Deployed"
+    # Each job is checked as soon as it starts; a Wait comes only after a RUNNING answer
+    # (the script answers RUNNING once for training and the endpoint).
+    assert result.states_entered() == [
+        "ChoosePreprocessing",
+        "Preprocess",
+        "StartTraining",
+        "CheckTraining",
+        "TrainingDone",
+        "WaitForTraining",
+        "CheckTraining",
+        "TrainingDone",
+        "StartTransform",
+        "CheckTransform",
+        "TransformDone",
+        "Evaluate",
+        "QualityGate",
+        "Deploy",
+        "CheckEndpoint",
+        "EndpointDone",
+        "WaitForEndpoint",
+        "CheckEndpoint",
+        "EndpointDone",
+        "RecordLive",
+        "NotifyDeployed",
+        "Deployed",
+    ]
     run = execution_input["run"]
     calls = scripted.lambdas.calls_to
     assert calls("preprocess") == [run]

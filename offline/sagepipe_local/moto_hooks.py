@@ -259,9 +259,8 @@ def _start_execution(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _parsed_once(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """An execution's program: a fresh copy of the one parsed for its definition (the
-    interpreter keeps per-execution state in its Environment, not in the program, but a
-    copy keeps concurrent executions apart regardless)."""
+    """An execution's program: its own deep copy of the one parsed for its definition, so
+    nothing an execution's program holds can reach another execution."""
     parsed: dict[str, Any] = {}
     lock = threading.Lock()
 

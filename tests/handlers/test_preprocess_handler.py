@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 pytest.importorskip("sagepipe.preprocess")
 
 from sagepipe.contract import FeatureContract
-from sagepipe.errors import ConfigError, InputDataError
+from sagepipe.errors import ConfigError, InputDataError, TransientError
 from sagepipe.layout import split_s3_uri
 
 from .conftest import (
@@ -217,3 +218,18 @@ def test_object_gone_is_input_data_error(
     s3.put_object(Bucket=BUCKET, Key=CONFIG_KEY, Body=b'{"target": "price"}')
     with pytest.raises(InputDataError, match="no longer exists"):
         load_handler("preprocess").lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+
+def test_throttled_channel_upload_is_transient(
+    load_handler: HandlerLoader, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    _upload(s3, _csv(), {"target": "price", "drop_columns": ["id"]})
+    handler = load_handler("preprocess")
+
+    def slow_down(**_: Any) -> None:
+        error = {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}
+        raise ClientError(error, "PutObject")
+
+    handler.s3().meta.events.register("before-call.s3.PutObject", slow_down)
+    with pytest.raises(TransientError, match="SlowDown"):
+        handler.lambda_handler(load_event("sfn_preprocess.json"), lambda_context)

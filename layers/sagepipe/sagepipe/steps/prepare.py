@@ -80,5 +80,9 @@ def _upload(
             transfers.upload(str(out_dir / relative), bucket, f"{layout.root}{relative}")
             for relative in result.files.values()
         ]
-        for upload in uploads:
-            upload.result()
+        try:
+            for upload in uploads:
+                upload.result()
+        except ClientError as error:
+            raise_if_transient(error)
+            raise

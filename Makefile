@@ -39,7 +39,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/sagepipe/sagepipe offline/sagepipe_local functions bench
+	$(VENV)/bin/mypy layers/sagepipe/sagepipe layers/build_layer.py offline/sagepipe_local functions bench
 
 validate-template: $(SAM_VENV)/.installed $(NODE_BIN)/asl-validator
 	$(SAM) validate --lint --template template.yaml --region us-east-1

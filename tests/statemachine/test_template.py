@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import load_template
+from .conftest import REPO, load_template
 
 FUNCTIONS: dict[str, tuple[str, bool, set[str]]] = {
     # logical id: (dir, pandas layer, own environment)
@@ -154,7 +154,9 @@ def test_functions_layers_and_environment_follow_the_design(template: dict[str, 
         body = resources[layer]
         assert body["Properties"]["ContentUri"] == uri
         assert body["Properties"]["CompatibleArchitectures"] == ["arm64"]
-        assert body["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+        assert body["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+        makefile = (REPO / uri / "Makefile").read_text()
+        assert f"build-{layer}:" in makefile
 
 
 def test_parameters_and_outputs_follow_the_design(template: dict[str, Any]) -> None:

@@ -174,54 +174,49 @@ def per_call_seconds(call: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times[3:])
 
 
-def import_seconds(statement: str, runs: int = 7) -> float:
-    """Median import time in fresh interpreters, bytecode caches warmed first."""
+def fresh_interpreter_seconds(
+    statement: str,
+    paths: list[Path],
+    *,
+    runs: int,
+    env: dict[str, str] | None = None,
+    isolated: bool = False,
+) -> float:
+    """Median time of `statement` in fresh interpreters with `paths` first on sys.path.
+
+    Normally bytecode caches are warmed by a first run. `isolated` runs the way Lambda
+    does: no site-packages (-S) and no bytecode written, so modules without shipped
+    bytecode are compiled from source every time.
+    """
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.setdefault("DATA_BUCKET", "bench")
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environ.update(DATA_BUCKET="bench", AWS_DEFAULT_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")  # fmt: skip
+    environ.update(env or {})
+    command = [sys.executable]
+    if isolated:
+        environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        command.append("-S")
     code = (
         "import sys, time\n"
-        f"sys.path[:0] = [{str(REPO / 'functions' / 'predict')!r}]\n"
+        f"sys.path[:0] = {[str(path) for path in paths]!r}\n"
         "started = time.perf_counter()\n"
         f"{statement}\n"
         "sys.stdout.write(repr(time.perf_counter() - started))\n"
     )
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    samples = []
-    for _ in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
-        )
-        samples.append(float(done.stdout))
-    return statistics.median(samples)
-
-
-def first_request_seconds(runs: int = 5) -> float:
-    """Import + first request with real boto3 clients built (endpoint call excluded)."""
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(DATA_BUCKET="bench", AWS_DEFAULT_REGION="us-east-1",
-               AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")  # fmt: skip
-    code = (
-        "import sys, time\n"
-        f"sys.path[:0] = [{str(REPO / 'functions' / 'predict')!r}]\n"
-        "started = time.perf_counter()\n"
-        "import app\n"
-        "app.service()\n"
-        "sys.stdout.write(repr(time.perf_counter() - started))\n"
-    )
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    command += ["-c", code]
     samples = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
-            ).stdout
-        )
-        for _ in range(runs)
+        float(subprocess.run(command, env=environ, check=True, capture_output=True).stdout)
+        for _ in range(runs + 1)
     ]
-    return statistics.median(samples)
+    return statistics.median(samples[1:])  # the first run warms the caches
+
+
+def built_package(build_dir: Path) -> list[Path] | None:
+    """The predict function and its layer as `sam build` wrote them, if it has run."""
+    paths = [build_dir / "PredictFunction", build_dir / "SagepipeLayer" / "python"]
+    return paths if all(path.is_dir() for path in paths) else None
 
 
 def run(log: logging.Logger, row: Callable[..., str]) -> None:
@@ -246,8 +241,9 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         log.info(
             row(f"{count} record(s) (goal >= {goal}x)", ours * 1e3, theirs * 1e3, "ms", "lower")
         )
-    predict_import = import_seconds("import app")
-    pandas_import = import_seconds("import pandas")
+    source = [REPO / "functions" / "predict"]
+    predict_import = fresh_interpreter_seconds("import app", source, runs=7)
+    pandas_import = fresh_interpreter_seconds("import pandas", source, runs=7)
     log.info(
         row(
             "import predict module (goal >= 5x)",
@@ -260,6 +256,17 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
     log.info(
         "  (first request incl. boto3 import and client creation: %.0f ms; "
         "pandas would add its %.0f ms on top of that)",
-        first_request_seconds() * 1e3,
+        fresh_interpreter_seconds("import app\napp.service()", source, runs=5) * 1e3,
         pandas_import * 1e3,
+    )
+    deployed = built_package(REPO / ".aws-sam" / "build")
+    if deployed is None:
+        log.info("  (no sam build output: run `make sam-build` to time the deployed package)")
+        return
+    log.info(
+        "  as deployed (sam build output, no site-packages, nothing compiled at import): "
+        "import %.0f ms, first request %.0f ms",
+        fresh_interpreter_seconds("import app", deployed, runs=5, isolated=True) * 1e3,
+        fresh_interpreter_seconds("import app\napp.service()", deployed, runs=5, isolated=True)
+        * 1e3,
     )

@@ -565,6 +565,9 @@ class TemplateDeployer:
                 "FunctionArn"
             ]
         )
+        invoke_config = self._resolver.resolve(props.get("EventInvokeConfig"))
+        if invoke_config:
+            self._event_invoke_config(name, invoke_config, f"{where}.EventInvokeConfig")
         deployment.functions[logical_id] = DeployedFunction(
             logical_id=logical_id,
             name=name,
@@ -578,6 +581,26 @@ class TemplateDeployer:
         )
         for event_id, event in (props.get("Events") or {}).items():
             self._function_event(logical_id, event_id, event, deployment)
+
+    def _event_invoke_config(self, name: str, config: Mapping[str, Any], where: str) -> None:
+        """Retries and the failure destination of event (asynchronous) invocations."""
+        request: dict[str, Any] = {"FunctionName": name}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in config:
+                request[key] = int(config[key])
+        destinations = dict(config.get("DestinationConfig") or {})
+        if set(destinations) - {"OnFailure"}:
+            raise TemplateError(f"{where}: only an OnFailure destination is supported offline")
+        on_failure = destinations.get("OnFailure")
+        if on_failure:
+            if on_failure.get("Type") != "SNS" or not on_failure.get("Destination"):
+                raise TemplateError(f"{where}: offline, OnFailure must name an SNS topic")
+            request["DestinationConfig"] = {
+                "OnFailure": {"Destination": str(on_failure["Destination"])}
+            }
+        local_aws.lambda_client(self._endpoint_url, self._region).put_function_event_invoke_config(
+            **request
+        )
 
     def _function_event(
         self, logical_id: str, event_id: str, event: Mapping[str, Any], deployment: Deployment

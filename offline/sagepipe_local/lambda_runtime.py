@@ -38,6 +38,9 @@ STOP_GRACE_SECONDS: Final = 2.0
 UNHANDLED: Final = "Unhandled"
 TIMEOUT_ERROR: Final = "Sandbox.Timedout"
 EXIT_ERROR: Final = "Runtime.ExitError"
+# Waits before the retries of a failed event invocation: AWS waits 1 and 2 minutes,
+# offline a sixtieth of that.
+ASYNC_RETRY_DELAYS: Final = (1.0, 2.0)
 _INTERPRETER: Final = f"python{sys.version_info.major}.{sys.version_info.minor}"
 _BASE_ENV_KEYS: Final = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT")
 
@@ -56,6 +59,10 @@ class FunctionConfig:
     import_dirs: tuple[Path, ...] = ()  # layers, after the code directory
     version: str = "$LATEST"
     runtime: str = "python3.12"
+    # Event invocations: retries after a function error (Lambda's default is 2), and the
+    # SNS topic that gets the event when they are used up (None: it is dropped).
+    async_retries: int = 2
+    on_failure_topic: str | None = None
 
     def fingerprint(self) -> tuple[Any, ...]:
         return (
@@ -290,6 +297,36 @@ class Worker:
                 thread.join(timeout=STOP_GRACE_SECONDS)
 
 
+def failure_record(
+    config: FunctionConfig, payload: str | bytes, result: InvocationResult, attempts: int
+) -> dict[str, Any]:
+    """What Lambda sends an OnFailure destination once an event's retries are used up."""
+    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+    try:
+        request_payload: Any = json.loads(text)
+    except json.JSONDecodeError:
+        request_payload = text
+    return {
+        "version": "1.0",
+        "timestamp": dt.datetime.now(dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": f"{config.arn}:{config.version}",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": request_payload,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": config.version,
+            "functionError": result.function_error,
+        },
+        "responsePayload": result.error(),
+    }
+
+
 def _exit_error(request_id: str, detail: str) -> dict[str, Any]:
     return {"errorType": EXIT_ERROR, "errorMessage": f"RequestId: {request_id} Error: {detail}"}
 
@@ -321,6 +358,7 @@ class LambdaRuntime:
         self._sinks: dict[str, LogSink] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._stopping = threading.Event()
         self._warned_runtimes: set[str] = set()
         self._executor = ThreadPoolExecutor(
             max_workers=async_workers, thread_name_prefix="lambda-async"
@@ -332,6 +370,10 @@ class LambdaRuntime:
 
     def log_path(self, function_name: str) -> Path:
         return self.log_dir / f"{function_name}.log"
+
+    def tmp_dir(self, function_name: str) -> Path:
+        """The function's TMPDIR (Lambda's /tmp)."""
+        return self._work_dir / "tmp" / function_name
 
     def invoke(
         self, config: FunctionConfig, payload: str | bytes, *, invoked_arn: str | None = None
@@ -373,21 +415,42 @@ class LambdaRuntime:
             self._executor.submit(self._run_async, config, payload)
 
     def _run_async(self, config: FunctionConfig, payload: str | bytes) -> None:
-        try:
-            result = self.invoke(config, payload)
-        except Exception:
-            LOG.exception("%s: async invocation failed", config.name)
-            return
-        error = result.error()
-        if error is not None:
-            # AWS would retry twice and then drop the event (no DLQ configured offline).
+        """Run an event invocation, retry it after a function error as Lambda does, and
+        send it to the failure destination (or drop it) when the retries are used up."""
+        attempts = 1 + max(0, config.async_retries)
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self.invoke(config, payload)
+            except Exception:
+                LOG.exception("%s: async invocation failed", config.name)
+                return
+            error = result.error()
+            if error is None:
+                return
             LOG.warning(
-                "%s: async invocation %s failed: %s: %s",
+                "%s: async invocation %s failed (attempt %d of %d): %s: %s",
                 config.name,
                 result.request_id,
+                attempt,
+                attempts,
                 error.get("errorType"),
                 error.get("errorMessage"),
             )
+            if attempt == attempts:
+                break
+            delay = ASYNC_RETRY_DELAYS[min(attempt, len(ASYNC_RETRY_DELAYS)) - 1]
+            if self._stopping.wait(delay):
+                return
+        if config.on_failure_topic is None:
+            LOG.warning("%s: event dropped: no failure destination", config.name)
+            return
+        record = failure_record(config, payload, result, attempts)
+        try:
+            local_aws.sns_client(self._endpoint_url, self._region).publish(
+                TopicArn=config.on_failure_topic, Message=json.dumps(record)
+            )
+        except Exception:
+            LOG.exception("%s: sending the failed event to its destination failed", config.name)
 
     @staticmethod
     def _failed(failure: WorkerError, request_id: str) -> InvocationResult:
@@ -460,7 +523,7 @@ class LambdaRuntime:
         worker.kill()
 
     def _environment(self, config: FunctionConfig) -> dict[str, str]:
-        tmp_dir = self._work_dir / "tmp" / config.name
+        tmp_dir = self.tmp_dir(config.name)
         tmp_dir.mkdir(parents=True, exist_ok=True)
         venv_bin = str(Path(self._python).parent)
         environ = {key: os.environ[key] for key in _BASE_ENV_KEYS if key in os.environ}
@@ -503,6 +566,7 @@ class LambdaRuntime:
     # -- shutdown -----------------------------------------------------------------------
 
     def shutdown(self) -> None:
+        self._stopping.set()
         with self._lock:
             self._closed = True
             pools = list(self._pools.values())

@@ -171,6 +171,9 @@ class MotoHooks:
                     LOG.warning("%s: layer %s has no local directory; ignored", name, arn)
         if code_dir is None:
             code_dir = self._extract_code(name, str(function.code_sha_256), function.code_bytes)
+        invoke_configs = function.event_invoke_config
+        invoke_config: dict[str, Any] = invoke_configs[0].config if invoke_configs else {}
+        on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
         return FunctionConfig(
             name=name,
             arn=str(function.function_arn),
@@ -182,6 +185,8 @@ class MotoHooks:
             import_dirs=tuple(import_dirs),
             version=str(function.version),
             runtime=str(function.run_time),
+            async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure_topic=on_failure.get("Destination") or None,
         )
 
     def _extract_code(self, name: str, code_sha: str, code: bytes) -> Path:

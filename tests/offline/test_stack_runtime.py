@@ -238,6 +238,51 @@ def test_event_invocation_returns_202_and_runs_later(mini_stack: LocalStack) -> 
     assert json.loads(body) == {"direct": True}
 
 
+def _failure_records(stack: LocalStack, topic_arn: str) -> list[dict[str, Any]]:
+    """What the Topic was sent (moto keeps every message it publishes)."""
+    from moto.sns.models import sns_backends
+
+    _, _, _, region, account, _ = topic_arn.split(":")
+    sent = sns_backends[account][region].topics[topic_arn].sent_notifications
+    return [json.loads(message) for _, message, *_ in sent]
+
+
+def test_failed_event_invocation_is_retried_then_sent_to_its_destination(
+    mini_stack: LocalStack,
+) -> None:
+    topic_arn = mini_stack.deployment.topics["Topic"]
+    before = len(_failure_records(mini_stack, topic_arn))
+    token = uuid.uuid4().hex
+    event = {"token": token, "fail_times": 5}
+    invoke(mini_stack, "FlakyFunction", event, InvocationType="Event")
+
+    records = wait_for(lambda: _failure_records(mini_stack, topic_arn)[before:])
+    (record,) = records
+    # MaximumRetryAttempts 1: two attempts, the second one's error is what is reported.
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestContext"]["functionArn"].endswith(":$LATEST")
+    assert record["requestPayload"] == event
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "RetryableError"
+    assert record["responsePayload"]["errorMessage"] == "attempt 2 failed"
+
+
+def test_event_invocation_that_succeeds_on_retry_sends_nothing(mini_stack: LocalStack) -> None:
+    topic_arn = mini_stack.deployment.topics["Topic"]
+    before = len(_failure_records(mini_stack, topic_arn))
+    token = uuid.uuid4().hex
+    invoke(mini_stack, "FlakyFunction", {"token": token, "fail_times": 1}, InvocationType="Event")
+
+    assert mini_stack.runtime is not None
+    name = mini_stack.info.functions["FlakyFunction"]
+    counter = mini_stack.runtime.tmp_dir(name) / f"attempts-{token}"
+    # The retry comes a second after the failure, and succeeds.
+    wait_for(lambda: counter.exists() and counter.read_text() == "2")
+    time.sleep(0.5)
+    assert _failure_records(mini_stack, topic_arn)[before:] == []
+
+
 # -- S3 -> Lambda -------------------------------------------------------------------------
 
 

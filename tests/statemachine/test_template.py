@@ -273,3 +273,28 @@ def test_prediction_api_requires_an_api_key(template: dict[str, Any]) -> None:
         assert spec["security"] == [{"api_key": []}]
     assert "PredictionApiUsagePlan" in resources
     assert "PredictionApiApiKey" in resources
+
+
+def test_a_run_that_cannot_start_is_reported_to_the_topic(template: dict[str, Any]) -> None:
+    resources = _translated(template)["Resources"]
+    (invoke_config,) = [
+        body["Properties"]
+        for body in resources.values()
+        if body["Type"] == "AWS::Lambda::EventInvokeConfig"
+    ]
+    assert invoke_config["FunctionName"] == {"Ref": "StartRunFunction"}
+    assert invoke_config["MaximumRetryAttempts"] == 2
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Ref": "NotificationTopic"}
+    # SAM grants the function's role sns:Publish on that topic.
+    role = resources["StartRunFunctionRole"]["Properties"]
+    statements = [
+        statement
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    assert any(
+        "sns:publish" in str(statement["Action"]).lower()
+        and statement["Resource"] == {"Ref": "NotificationTopic"}
+        for statement in statements
+    ), statements

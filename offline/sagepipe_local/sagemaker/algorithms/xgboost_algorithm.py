@@ -31,6 +31,7 @@ from sagepipe_local.sagemaker.algorithms.data import (
     CSV,
     LIBSVM,
     DataFormatError,
+    dense_with_missing,
     pad_columns,
     parse_csv,
     parse_libsvm,
@@ -210,14 +211,15 @@ class XGBoostPredictor:
                 "Loading libsvm data failed with Exception, please ensure data is in libsvm "
                 f"format: {error}",
             ) from error
-        if rows.features.shape[1] > self._num_features:
+        width = rows.matrix.shape[1]
+        if width > self._num_features:
             raise PayloadError(
                 400,
                 "Unable to evaluate payload provided: Feature size of libsvm inference data "
-                f"{rows.features.shape[1]} is larger than feature size of trained model "
+                f"{width} is larger than feature size of trained model "
                 f"{self._num_features}.",
             )
-        return pad_columns(rows.features, self._num_features)
+        return dense_with_missing(widened(rows.matrix, self._num_features))
 
 
 class _RoundReporter(xgb.callback.TrainingCallback):

@@ -109,9 +109,6 @@ class JobKind(ABC):
         """Checks made synchronously by Create* (raise ApiError); none by default."""
         del request, context
 
-    def max_runtime_seconds(self, request: dict[str, Any]) -> float | None:
-        return None
-
     @abstractmethod
     def run(self, job: RunningJob) -> dict[str, Any]:
         """Do the work and return results to keep on the record.
@@ -125,6 +122,13 @@ class JobKind(ABC):
 
     def completed_message(self) -> str:
         return f"{self.label.capitalize()} completed"
+
+
+def _max_runtime_seconds(request: dict[str, Any]) -> float | None:
+    """StoppingCondition.MaxRuntimeInSeconds, for the kinds whose request has one
+    (training and processing jobs; a transform job has none)."""
+    limit = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+    return float(limit) if limit else None
 
 
 class JobManager:
@@ -170,7 +174,7 @@ class JobManager:
             stop_requested = threading.Event()
             self._stop_events[(kind.kind, name)] = stop_requested
             registry.save()
-        limit = kind.max_runtime_seconds(request)
+        limit = _max_runtime_seconds(request)
         deadline = time.monotonic() + limit if limit else None
         job = RunningJob(self, kind, record, stop_requested, deadline)
         self.context.background.start(f"sagemaker-{kind.kind}-{name}", lambda: self._run(kind, job))

@@ -131,10 +131,6 @@ class ProcessingJobKind(JobKind):
                     "not supported by the offline emulator; use EndOfJob"
                 )
 
-    def max_runtime_seconds(self, request: dict[str, Any]) -> float | None:
-        limit = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        return float(limit) if limit else None
-
     def describe(self, record: JobRecord) -> dict[str, Any]:
         request = record.request
         description = {k: request[k] for k in _DESCRIBED_REQUEST_FIELDS if k in request}

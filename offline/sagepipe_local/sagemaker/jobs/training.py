@@ -62,10 +62,6 @@ class TrainingJobKind(JobKind):
         if len(channels) != len(set(channels)):
             raise validation_exception(f"Channel names must be unique: {channels}")
 
-    def max_runtime_seconds(self, request: dict[str, Any]) -> float | None:
-        limit = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
-        return float(limit) if limit else None
-
     def describe(self, record: JobRecord) -> dict[str, Any]:
         request = record.request
         description = {k: request[k] for k in _DESCRIBED_REQUEST_FIELDS if k in request}

@@ -377,6 +377,8 @@ def random_row(rng: random.Random) -> dict[str, Any]:
                 rng.uniform(-1e12, 1e12),
                 float(rng.randint(1_000_000_000, 2_000_000_000)),
                 rng.uniform(-1, 1) * 10.0 ** rng.randint(-30, 30),
+                float(rng.randint(-3000, 3000)),
+                float(rng.randint(2**53 - 2, 2**53 + 2)),
             ]
         )
 
@@ -395,8 +397,62 @@ def test_batches_encode_exactly_like_the_cell_by_cell_reference(seed: int) -> No
     if seed % 3 == 0:
         for row in rows:  # a column without nulls, all integers or all floats
             row["rooms"] = rng.randint(-100, 100) if seed % 2 else rng.uniform(-9, 9)
+    if seed % 4 == 1:
+        for row in rows:  # whole floats, as many JSON clients write integers, and nulls
+            row["area"] = rng.choice([None, float(rng.randint(-3000, 3000)), -0.0])
+    body = json.dumps({"instances": rows})
     for contract in (xgboost_contract(), linear_contract()):
-        assert lines(contract, rows) == [reference_line(contract, row) for row in rows]
+        expected = [reference_line(contract, row) for row in rows]
+        assert lines(contract, rows) == expected
+        batch = RecordEncoder(contract).encode_request(body, 100)
+        assert batch.body.decode().split("\n") == expected
+
+
+def encode_both_ways(contract: FeatureContract, body: str) -> tuple[str, str]:
+    """What encode_request and the reference path (parse_instances, encode) make of a
+    body: the batch's text, or the error message."""
+    outcomes = []
+    for encode in (
+        lambda: RecordEncoder(contract).encode_request(body, 3),
+        lambda: RecordEncoder(contract).encode(parse_instances(body, 3)),
+    ):
+        try:
+            outcomes.append(encode().body.decode())
+        except RequestError as error:
+            outcomes.append(f"RequestError: {error}")
+    return outcomes[0], outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"instances": [{"rooms": 1, "city": "a", "area": 2.0, "zip": 7}]}',
+        '{"instances": [{"rooms": 1, "city": "a", "area": 2.5, "zip": null, "listing_id": [1]}]}',
+        '{"instances": [{"rooms": true, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1, "city": false, "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1, "city": 1.0, "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": NaN, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1e999, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1' + "0" * 400 + ', "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 9007199254740993, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1, "city": "a", "area": 2}]}',
+        '{"instances": [{"rooms": 1, "city": "a", "area": 2, "zip": "7", "price": 3}]}',
+        '{"instances": [{"rooms": 1, "rooms": 2, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": [{"rooms": 1, "city": "\\ud800", "area": 2, "zip": "7"}]}',
+        '{"instances": [[1, "a", 2, "7"]]}',
+        '{"instances": [], "instances": [{"rooms": 1, "city": "a", "area": 2, "zip": "7"}]}',
+        '{"instances": []}',
+        '{"instances": [{}, {}, {}, {}]}',
+        '{"instances": {}}',
+        '{"rows": []}',
+        "[]",
+        "{",
+    ],
+)
+def test_the_typed_parser_and_the_reference_path_agree(body: str) -> None:
+    for contract in (xgboost_contract(), linear_contract()):
+        fast, reference = encode_both_ways(contract, body)
+        assert fast == reference
 
 
 def test_contract_with_one_column() -> None:
@@ -475,3 +531,16 @@ def test_decode_rejects_answers_that_do_not_fit(
 ) -> None:
     with pytest.raises(EndpointFailureError, match=expected):
         decode_predictions(body, content_type, 2)
+
+
+def test_a_regular_request_never_takes_the_reference_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def reference_path(*_: object) -> None:
+        raise AssertionError("the reference path parsed a regular request")
+
+    monkeypatch.setattr(prediction, "parse_instances", reference_path)
+    rows = [record(), record(rooms=None, area=2112.0, zip=7), record(area=-0.5, city=None)]
+    for contract in (xgboost_contract(), linear_contract()):
+        batch = RecordEncoder(contract).encode_request(json.dumps({"instances": rows}), 10)
+        assert batch.body.decode().split("\n") == [reference_line(contract, r) for r in rows]

@@ -12,11 +12,12 @@ import json
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any
+from types import GenericAlias
+from typing import Annotated, Any
 
 from sagepipe.contract import OTHER_CATEGORY, FeatureContract
 from sagepipe.errors import EndpointFailureError, RequestError
@@ -32,6 +33,11 @@ LIBSVM_PLACEHOLDER_LABEL = "0"
 
 _FLOAT_MAX = sys.float_info.max
 _EXACT_INTEGER_LIMIT = 2**53
+# A null in a column written with "%d" goes through the batch's one `%` as a placeholder
+# number, this plus the column's position, whose text is then replaced with the
+# column's missing text. No value written with "%d" is this large, and nothing else
+# written has 16 digits in a row.
+_NULL_PLACEHOLDER = _EXACT_INTEGER_LIMIT + 1
 _MESSAGE_VALUE_CHARS = 40
 _MESSAGE_COLUMN_LIST = 20
 
@@ -52,12 +58,7 @@ class JsonConstant:
 
 def parse_instances(body: str | bytes, max_records: int) -> list[Any]:
     """The `instances` array of a request body, checked for shape and row count."""
-    size = _size_over_limit(body)
-    if size is not None:
-        raise RequestError(
-            f"request body is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes: "
-            "send fewer rows per request"
-        )
+    check_body_size(body)
     try:
         document = json.loads(body, parse_constant=JsonConstant)
     except UnicodeDecodeError as error:
@@ -81,24 +82,32 @@ def parse_instances(body: str | bytes, max_records: int) -> list[Any]:
         raise RequestError(
             f"'instances' must be an array of row objects, got {_describe(instances)}"
         )
-    if not instances:
-        raise RequestError("'instances' is empty: send at least one row")
-    if len(instances) > max_records:
-        raise RequestError(
-            f"'instances' has {len(instances)} rows; at most {max_records} rows fit in one request"
-        )
+    _check_row_count(len(instances), max_records)
     return instances
 
 
-def _size_over_limit(body: str | bytes) -> int | None:
-    """The body's size in bytes when it is over MAX_PAYLOAD_BYTES, else None."""
+def _check_row_count(rows: int, max_records: int) -> None:
+    if not rows:
+        raise RequestError("'instances' is empty: send at least one row")
+    if rows > max_records:
+        raise RequestError(
+            f"'instances' has {rows} rows; at most {max_records} rows fit in one request"
+        )
+
+
+def check_body_size(body: str | bytes) -> None:
+    """Refuse a body over MAX_PAYLOAD_BYTES before parsing any of it."""
     if isinstance(body, str):
         if 4 * len(body) <= MAX_PAYLOAD_BYTES:  # UTF-8 takes at most 4 bytes a character
-            return None
+            return
         size = len(body.encode("utf-8", "surrogatepass"))
     else:
         size = len(body)
-    return size if size > MAX_PAYLOAD_BYTES else None
+    if size > MAX_PAYLOAD_BYTES:
+        raise RequestError(
+            f"request body is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes: "
+            "send fewer rows per request"
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ class EncodedBatch:
 _NONE = type(None)
 _NUMERIC_KINDS = frozenset({float, int, _NONE})
 _CATEGORY_KINDS = frozenset({str, int, _NONE})
+_WHOLE_FLOAT_KINDS = frozenset({float, _NONE})
 
 
 class _IrregularBatchError(Exception):
@@ -155,6 +165,7 @@ class RecordEncoder:
         self._ignored = frozenset(d.name for d in contract.dropped) - self._name_set
         self._allowed = self._name_set | self._ignored
         self._getter = itemgetter(*self._names) if self._names else None
+        self._typed_rows = _typed_rows_reader(self._plan, sorted(self._ignored))
 
     def _build_plan(self, contract: FeatureContract) -> list[_Numeric | _Categorical]:
         plan: list[_Numeric | _Categorical] = []
@@ -194,9 +205,33 @@ class RecordEncoder:
         """Encode every record, or raise RequestError naming the first bad row and column."""
         rows = len(instances)
         try:
-            text = self._encode_columns(instances) if rows else ""
+            text = self._encode_records(instances) if rows else ""
         except _IrregularBatchError:
             raise self._first_error(instances) from None
+        return self._batch(text, rows)
+
+    def encode_request(self, body: str | bytes, max_records: int) -> EncodedBatch:
+        """`encode(parse_instances(body, max_records))`, in one typed pass when it can.
+
+        A decoder typed by the contract parses and type-checks the body in C, several
+        times faster than `json.loads` alone, and hands over rows of floats, strings,
+        integers and nulls. Whatever it refuses, or the encoder finds irregular, takes the
+        reference path, which gives the same batch or names the first problem: the two
+        never disagree on what a request means.
+        """
+        check_body_size(body)
+        rows = self._typed_rows(body)
+        if rows is not None:
+            _check_row_count(len(rows), max_records)
+            columns = list(zip(*rows, strict=True))[: len(self._plan)]
+            try:
+                text = self._encode_columns(columns, len(rows), typed=True)
+                return self._batch(text, len(rows))
+            except _IrregularBatchError:
+                pass
+        return self.encode(parse_instances(body, max_records))
+
+    def _batch(self, text: str, rows: int) -> EncodedBatch:
         body = text.encode()
         if len(body) > MAX_PAYLOAD_BYTES:
             fit = max(1, rows * MAX_PAYLOAD_BYTES // len(body))
@@ -206,37 +241,57 @@ class RecordEncoder:
             )
         return EncodedBatch(body=body, content_type=self.content_type, rows=rows)
 
-    def _encode_columns(self, instances: Sequence[Any], *, exact: bool = False) -> str:
-        """The batch's text. Floats are written with one "%.9g" unless `exact`, which
-        applies the integer rule value by value (needed only at or above 1e9)."""
+    def _encode_records(self, instances: Sequence[Any]) -> str:
         if set(map(type, instances)) != {dict}:
             raise _IrregularBatchError
         if set(map(len, instances)) != {len(self._names)} and not (
             set[str]().union(*instances) <= self._allowed
         ):
             raise _IrregularBatchError
-        columns = self._columns(instances)
+        return self._encode_columns(self._columns(instances), len(instances), typed=False)
+
+    def _encode_columns(
+        self, columns: Sequence[Sequence[Any]], rows: int, *, typed: bool, exact: bool = False
+    ) -> str:
+        """The batch's text. `typed` columns come from the typed parser, which has already
+        checked their types and kept numbers below 2**53 in magnitude. Floats are
+        written with one "%.9g" unless `exact`, which applies the integer rule value by
+        value (needed only at or above 1e9)."""
         parts: list[str] = []
         values: list[Sequence[object]] = []
-        for column, cells in zip(self._plan, columns, strict=True):
-            kinds = set(map(type, cells))
+        nulls: list[tuple[str, str]] = []  # (placeholder text, the column's missing text)
+        general = False  # whether any value went through "%.9g", which writes -0.0 as "-0"
+        for position, (column, cells) in enumerate(zip(self._plan, columns, strict=True)):
             if isinstance(column, _Categorical):
-                if not kinds <= _CATEGORY_KINDS:
+                if not typed and not set(map(type, cells)) <= _CATEGORY_KINDS:
                     raise _IrregularBatchError
                 parts.append("%s")
                 values.append(list(map(column.chunks.get, cells, repeat(column.other))))
                 continue
-            if not kinds <= _NUMERIC_KINDS:
+            kinds = set(map(type, cells))
+            if not typed and not kinds <= _NUMERIC_KINDS:
                 raise _IrregularBatchError
             has_null = _NONE in kinds
             numbers = [cell for cell in cells if cell is not None] if has_null else cells
-            if float in kinds:
+            if float in kinds and not (
+                kinds <= _WHOLE_FLOAT_KINDS and all(map(float.is_integer, numbers))
+            ):
                 number_format = None if exact else NUMBER_FORMAT
+                general = True
             else:
-                number_format = _integer_format(numbers)
+                # Integers, or floats that are all whole numbers (JSON clients often
+                # write 2112.0): "%d" writes both as the channels do, at about half
+                # the cost of "%.9g".
+                number_format = INTEGER_FORMAT if typed else _integer_format(numbers)
             if number_format is not None and not has_null:
                 parts.append(column.prefix + number_format)
                 values.append(numbers)
+                continue
+            if number_format == INTEGER_FORMAT:
+                placeholder = _NULL_PLACEHOLDER + position
+                parts.append(column.prefix + number_format)
+                values.append([placeholder if cell is None else cell for cell in cells])
+                nulls.append((column.prefix + INTEGER_FORMAT % placeholder, column.missing))
                 continue
             if number_format is not None:
                 texts = _format_each(column.prefix + number_format, numbers)
@@ -250,18 +305,21 @@ class RecordEncoder:
             row_format = ",".join(parts) + "\n"
         flat = tuple(chain.from_iterable(zip(*values, strict=True)))
         try:
-            text = (row_format * len(instances)) % flat
+            text = (row_format * rows) % flat
         except (TypeError, ValueError, OverflowError) as error:
             raise _IrregularBatchError from error
         # A non-finite float formats as "nan", "inf" or "-inf"; nothing else written
         # here contains an "n" (digits, ".", "-", "+", "e", ":", "," and spaces only).
         if "n" in text:
             raise _IrregularBatchError
-        # "%.9g" writes a magnitude of 1e9 or more with an exponent, which is wrong for a
+        # "%.9g" writes a magnitude of 1e9 or more with an exponent ("e+", the only "+"
+        # written), which is wrong for a
         # whole number below 2**53: such batches take the value-by-value rule.
-        if not exact and "e+" in text:
-            return self._encode_columns(instances, exact=True)
-        return _without_negative_zero(text, libsvm=self._libsvm)[:-1]
+        if not exact and "+" in text:
+            return self._encode_columns(columns, rows, typed=typed, exact=True)
+        for placeholder_text, missing in nulls:
+            text = text.replace(placeholder_text, missing)
+        return _without_negative_zero(text, libsvm=self._libsvm)[:-1] if general else text[:-1]
 
     def _columns(self, instances: Sequence[Any]) -> list[Sequence[Any]]:
         if self._getter is None:
@@ -306,6 +364,52 @@ class RecordEncoder:
                     reason = f"unknown column; the model expects {_column_list(self.contract)}"
                 return RequestError(_where(row_index, key, reason))
         raise RuntimeError("the encoder rejected a batch in which no cell is invalid")
+
+
+def _typed_rows_reader(
+    plan: Sequence[_Numeric | _Categorical], ignored: Sequence[str]
+) -> Callable[[str | bytes], list[tuple[Any, ...]] | None]:
+    """A request parser typed by the contract: each record's values in plan order (then
+    the ignored columns'), or None for any body it refuses.
+
+    It accepts a subset of what `parse_instances` and the encoder accept: every column
+    present, no other key, a number below 2**53 in magnitude or null in a numeric column,
+    a string, an integer or null in a categorical one. What it refuses is left to them.
+    """
+    import msgspec  # on the first request rather than at cold start (about 5 ms)
+
+    exact = msgspec.Meta(gt=-_EXACT_INTEGER_LIMIT, lt=_EXACT_INTEGER_LIMIT)
+    number = Annotated[int, exact] | Annotated[float, exact] | None
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        (f"c{index}", number if isinstance(column, _Numeric) else str | int | None)
+        for index, column in enumerate(plan)
+    ]
+    fields += [(f"i{index}", Any, None) for index in range(len(ignored))]
+    names = [column.name for column in plan] + list(ignored)
+    record = msgspec.defstruct(
+        "Record",
+        fields,
+        rename={field[0]: name for field, name in zip(fields, names, strict=True)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    request = msgspec.defstruct(
+        "Request",
+        [("instances", GenericAlias(list, (record,)))],
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    decoder = msgspec.json.Decoder(request)
+    astuple = msgspec.structs.astuple
+
+    def read(body: str | bytes) -> list[tuple[Any, ...]] | None:
+        try:
+            decoded: Any = decoder.decode(body)
+        except msgspec.MsgspecError:
+            return None
+        return list(map(astuple, decoded.instances))
+
+    return read
 
 
 def number_text(value: float) -> str:

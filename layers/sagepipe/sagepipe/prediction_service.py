@@ -10,7 +10,7 @@ the request for one more attempt. Failures are told apart by error code, never b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,6 @@ from sagepipe.prediction import (
     RecordEncoder,
     decode_predictions,
     describe_contract,
-    parse_instances,
 )
 from sagepipe.registry import LivePointer, ModelRegistry, ModelVersion
 
@@ -102,11 +101,10 @@ class PredictionService:
 
     def predict(self, model: str, body: str | bytes) -> PredictionResult:
         _check_model_name(model)
-        instances = parse_instances(body, self._max_records)
         pointer = self._live_pointer(model)
         live = self._live_version(pointer)
         try:
-            return self._invoke(pointer.endpoint, live, instances)
+            return self._invoke(pointer.endpoint, live, body)
         except _VariantGoneError:
             pass
         serving = self._serving_version(pointer)
@@ -116,7 +114,7 @@ class PredictionService:
             )
         self._remember_serving(pointer, serving)
         try:
-            result = self._invoke(pointer.endpoint, serving, instances)
+            result = self._invoke(pointer.endpoint, serving, body)
         except _VariantGoneError as error:
             raise EndpointUnavailableError(NOT_READY_MESSAGE) from error
         return PredictionResult(
@@ -142,8 +140,8 @@ class PredictionService:
             "input": {**describe_contract(record.contract), "max_records": self._max_records},
         }
 
-    def _invoke(self, endpoint: str, loaded: _Loaded, instances: Sequence[Any]) -> PredictionResult:
-        batch = loaded.encoder.encode(instances)
+    def _invoke(self, endpoint: str, loaded: _Loaded, body: str | bytes) -> PredictionResult:
+        batch = loaded.encoder.encode_request(body, self._max_records)
         variant = loaded.record.variant
         try:
             response = self._runtime.invoke_endpoint(

@@ -33,11 +33,6 @@ LIBSVM_PLACEHOLDER_LABEL = "0"
 
 _FLOAT_MAX = sys.float_info.max
 _EXACT_INTEGER_LIMIT = 2**53
-# A null in a column written with "%d" goes through the batch's one `%` as a placeholder
-# number, this plus the column's position, whose text is then replaced with the
-# column's missing text. No value written with "%d" is this large, and nothing else
-# written has 16 digits in a row.
-_NULL_PLACEHOLDER = _EXACT_INTEGER_LIMIT + 1
 _MESSAGE_VALUE_CHARS = 40
 _MESSAGE_COLUMN_LIST = 20
 
@@ -259,9 +254,8 @@ class RecordEncoder:
         value (needed only at or above 1e9)."""
         parts: list[str] = []
         values: list[Sequence[object]] = []
-        nulls: list[tuple[str, str]] = []  # (placeholder text, the column's missing text)
         general = False  # whether any value went through "%.9g", which writes -0.0 as "-0"
-        for position, (column, cells) in enumerate(zip(self._plan, columns, strict=True)):
+        for column, cells in zip(self._plan, columns, strict=True):
             if isinstance(column, _Categorical):
                 if not typed and not set(map(type, cells)) <= _CATEGORY_KINDS:
                     raise _IrregularBatchError
@@ -287,12 +281,6 @@ class RecordEncoder:
                 parts.append(column.prefix + number_format)
                 values.append(numbers)
                 continue
-            if number_format == INTEGER_FORMAT:
-                placeholder = _NULL_PLACEHOLDER + position
-                parts.append(column.prefix + number_format)
-                values.append([placeholder if cell is None else cell for cell in cells])
-                nulls.append((column.prefix + INTEGER_FORMAT % placeholder, column.missing))
-                continue
             if number_format is not None:
                 texts = _format_each(column.prefix + number_format, numbers)
             else:
@@ -313,12 +301,10 @@ class RecordEncoder:
         if "n" in text:
             raise _IrregularBatchError
         # "%.9g" writes a magnitude of 1e9 or more with an exponent ("e+", the only "+"
-        # written), which is wrong for a
-        # whole number below 2**53: such batches take the value-by-value rule.
+        # written), which is wrong for a whole number below 2**53: such batches take the
+        # value-by-value rule.
         if not exact and "+" in text:
             return self._encode_columns(columns, rows, typed=typed, exact=True)
-        for placeholder_text, missing in nulls:
-            text = text.replace(placeholder_text, missing)
         return _without_negative_zero(text, libsvm=self._libsvm)[:-1] if general else text[:-1]
 
     def _columns(self, instances: Sequence[Any]) -> list[Sequence[Any]]:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
 from sagepipe.run_state import Evaluation, Prepared, RunInput, TransformRef
-from sagepipe.settings import DeploySettings
+from sagepipe.step_settings import DeploySettings
 from sagepipe.steps.deploy import deploy
 
 if TYPE_CHECKING:

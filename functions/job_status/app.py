@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sagepipe import aws
 from sagepipe.job_status import wait_while_running
 from sagepipe.observability import logger, tracer
-from sagepipe.settings import JobStatusSettings
+from sagepipe.step_settings import JobStatusSettings
 from sagepipe.steps.status import read_status
 
 if TYPE_CHECKING:

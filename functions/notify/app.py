@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
-from sagepipe.settings import NotifySettings
+from sagepipe.step_settings import NotifySettings
 from sagepipe.steps.notify import notify
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
 from sagepipe.run_state import RunInput
-from sagepipe.settings import PreprocessFunctionSettings
+from sagepipe.step_settings import PreprocessFunctionSettings
 from sagepipe.steps.prepare import prepare
 
 if TYPE_CHECKING:

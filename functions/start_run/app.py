@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
-from sagepipe.settings import StartRunSettings
+from sagepipe.step_settings import StartRunSettings
 from sagepipe.steps.start_run import start_runs
 
 if TYPE_CHECKING:

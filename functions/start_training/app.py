@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
 from sagepipe.run_state import Prepared, RunInput
-from sagepipe.settings import TrainingSettings
+from sagepipe.step_settings import TrainingSettings
 from sagepipe.steps.train import start_training
 
 if TYPE_CHECKING:

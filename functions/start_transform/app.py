@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sagepipe import aws
 from sagepipe.observability import logger, metrics, tracer
 from sagepipe.run_state import Prepared, RunInput, TrainingRef
-from sagepipe.settings import TransformSettings
+from sagepipe.step_settings import TransformSettings
 from sagepipe.steps.score import start_transform
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from sagepipe.processing import (
     volume_size_gb,
 )
 from sagepipe.run_state import RunInput
-from sagepipe.settings import StartProcessingSettings, StartRunSettings
+from sagepipe.step_settings import StartProcessingSettings, StartRunSettings
 from sagepipe.steps.start_run import UploadedObject, run_input_for
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sagepipe.errors import ConfigError
-from sagepipe.settings import (
-    CommonSettings,
+from sagepipe.settings import CommonSettings, PredictSettings
+from sagepipe.step_settings import (
     DeploySettings,
     JobStatusSettings,
     NotifySettings,
-    PredictSettings,
     PreprocessFunctionSettings,
     StartRunSettings,
     TrainingSettings,

@@ -1,7 +1,9 @@
-"""Per-function settings, parsed and validated once from the environment.
+"""Settings parsed and validated once from the environment: the readers of one
+variable, the settings every function shares and the predict function's.
 
 The template sets these variables (see docs/design.md); nothing else in the code base
-reads os.environ.
+reads os.environ. The pipeline steps' settings are in sagepipe.step_settings, apart, so
+the predict function's cold start does not build their classes (~1 ms each).
 """
 
 from __future__ import annotations
@@ -9,23 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 from sagepipe.errors import ConfigError
 from sagepipe.naming import PREFIX_MAX
 
-if TYPE_CHECKING:
-    from sagepipe.pipeline_config import PipelineDefaults
 
-
-def _require(env: Mapping[str, str], name: str) -> str:
+def require_env(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"environment variable {name} is not set")
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def int_env(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -39,10 +38,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 
 @overload
-def _float(env: Mapping[str, str], name: str, default: float) -> float: ...
+def float_env(env: Mapping[str, str], name: str, default: float) -> float: ...
 @overload
-def _float(env: Mapping[str, str], name: str, default: None) -> float | None: ...
-def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+def float_env(env: Mapping[str, str], name: str, default: None) -> float | None: ...
+def float_env(env: Mapping[str, str], name: str, default: float | None) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -52,7 +51,7 @@ def _float(env: Mapping[str, str], name: str, default: float | None) -> float | 
         raise ConfigError(f"environment variable {name}={raw!r} is not a number") from error
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def bool_env(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -67,165 +66,7 @@ class CommonSettings:
         prefix = env.get("RESOURCE_PREFIX", "sagepipe").strip() or "sagepipe"
         if len(prefix) > PREFIX_MAX:
             raise ConfigError(f"RESOURCE_PREFIX {prefix!r} is longer than {PREFIX_MAX}")
-        return cls(data_bucket=_require(env, "DATA_BUCKET"), resource_prefix=prefix)
-
-
-@dataclass(frozen=True)
-class StartRunSettings:
-    common: CommonSettings
-    state_machine_arn: str
-    poll_seconds: int
-    # Inputs above this size preprocess in a SageMaker Processing job; None: never.
-    processing_threshold_mb: float | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StartRunSettings:
-        env = os.environ if env is None else env
-        threshold = _float(env, "PROCESSING_THRESHOLD_MB", None)
-        if threshold is not None and threshold < 0:
-            raise ConfigError(f"environment variable PROCESSING_THRESHOLD_MB={threshold} is < 0")
-        return cls(
-            common=CommonSettings.from_env(env),
-            state_machine_arn=_require(env, "STATE_MACHINE_ARN"),
-            poll_seconds=_int(env, "POLL_SECONDS", 10, minimum=1),
-            processing_threshold_mb=threshold,
-        )
-
-
-@dataclass(frozen=True)
-class PreprocessFunctionSettings:
-    common: CommonSettings
-    defaults: PipelineDefaults
-    max_categories: int
-    min_rows: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PreprocessFunctionSettings:
-        # pydantic is imported here, not at module level: the predict function's cold
-        # start must not pay for it.
-        from sagepipe.pipeline_config import PipelineDefaults
-
-        env = os.environ if env is None else env
-        algorithm = env.get("DEFAULT_ALGORITHM", "").strip() or "xgboost"
-        if algorithm not in ("xgboost", "linear-learner"):
-            raise ConfigError(f"DEFAULT_ALGORITHM {algorithm!r} is not xgboost or linear-learner")
-        defaults = PipelineDefaults(
-            target=env.get("DEFAULT_TARGET", "").strip() or None,
-            algorithm=algorithm,  # type: ignore[arg-type]
-            max_rmse=_float(env, "DEFAULT_MAX_RMSE", None),
-            test_fraction=_float(env, "TEST_FRACTION", 0.2),
-            validation_fraction=_float(env, "VALIDATION_FRACTION", 0.1),
-            seed=_int(env, "SEED", 42),
-        )
-        return cls(
-            common=CommonSettings.from_env(env),
-            defaults=defaults,
-            max_categories=_int(env, "MAX_CATEGORIES", 20, minimum=1),
-            min_rows=_int(env, "MIN_ROWS", 20, minimum=2),
-        )
-
-
-@dataclass(frozen=True)
-class StartProcessingSettings:
-    """The preprocess settings (the job runs the same preprocessing) plus the job's own."""
-
-    preprocess: PreprocessFunctionSettings
-    role_arn: str
-    instance_type: str  # "auto": sized from the input (sagepipe.processing)
-    max_runtime_seconds: int
-
-    @property
-    def common(self) -> CommonSettings:
-        return self.preprocess.common
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StartProcessingSettings:
-        env = os.environ if env is None else env
-        instance_type = env.get("PROCESSING_INSTANCE_TYPE", "").strip() or "auto"
-        if instance_type != "auto" and not instance_type.startswith("ml."):
-            raise ConfigError(
-                f"PROCESSING_INSTANCE_TYPE {instance_type!r} is not 'auto' or an ml.* type"
-            )
-        return cls(
-            preprocess=PreprocessFunctionSettings.from_env(env),
-            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
-            instance_type=instance_type,
-            max_runtime_seconds=_int(env, "PROCESSING_MAX_RUNTIME_SECONDS", 14_400, minimum=60),
-        )
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    common: CommonSettings
-    role_arn: str
-    instance_type: str
-    max_runtime_seconds: int
-    use_spot: bool
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TrainingSettings:
-        env = os.environ if env is None else env
-        return cls(
-            common=CommonSettings.from_env(env),
-            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
-            instance_type=env.get("TRAINING_INSTANCE_TYPE", "").strip() or "ml.m5.large",
-            max_runtime_seconds=_int(env, "TRAINING_MAX_RUNTIME_SECONDS", 3600, minimum=60),
-            use_spot=_bool(env, "USE_SPOT_TRAINING"),
-        )
-
-
-@dataclass(frozen=True)
-class TransformSettings:
-    common: CommonSettings
-    role_arn: str
-    instance_type: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TransformSettings:
-        env = os.environ if env is None else env
-        return cls(
-            common=CommonSettings.from_env(env),
-            role_arn=_require(env, "SAGEMAKER_ROLE_ARN"),
-            instance_type=env.get("TRANSFORM_INSTANCE_TYPE", "").strip() or "ml.m5.large",
-        )
-
-
-@dataclass(frozen=True)
-class DeploySettings:
-    common: CommonSettings
-    instance_type: str
-    instance_count: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DeploySettings:
-        env = os.environ if env is None else env
-        return cls(
-            common=CommonSettings.from_env(env),
-            instance_type=env.get("ENDPOINT_INSTANCE_TYPE", "").strip() or "ml.m5.large",
-            instance_count=_int(env, "ENDPOINT_INSTANCE_COUNT", 1, minimum=1),
-        )
-
-
-@dataclass(frozen=True)
-class JobStatusSettings:
-    # How long one status check may wait for the job to leave RUNNING; 0: one look.
-    wait_seconds: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> JobStatusSettings:
-        env = os.environ if env is None else env
-        return cls(wait_seconds=_int(env, "STATUS_WAIT_SECONDS", 0))
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    common: CommonSettings
-    topic_arn: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
-        env = os.environ if env is None else env
-        return cls(common=CommonSettings.from_env(env), topic_arn=_require(env, "TOPIC_ARN"))
+        return cls(data_bucket=require_env(env, "DATA_BUCKET"), resource_prefix=prefix)
 
 
 @dataclass(frozen=True)
@@ -239,6 +80,6 @@ class PredictSettings:
         env = os.environ if env is None else env
         return cls(
             common=CommonSettings.from_env(env),
-            max_records=_int(env, "MAX_RECORDS", 10_000, minimum=1),
-            live_cache_seconds=_int(env, "LIVE_CACHE_SECONDS", 5),
+            max_records=int_env(env, "MAX_RECORDS", 10_000, minimum=1),
+            live_cache_seconds=int_env(env, "LIVE_CACHE_SECONDS", 5),
         )

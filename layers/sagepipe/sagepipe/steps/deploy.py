@@ -20,7 +20,7 @@ from sagepipe.naming import RunNames
 from sagepipe.observability import logger
 from sagepipe.registry import LivePointer, ModelRegistry, ModelVersion
 from sagepipe.run_state import Deployment, Evaluation, Prepared, RunInput, TransformRef
-from sagepipe.settings import DeploySettings
+from sagepipe.step_settings import DeploySettings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -22,7 +22,7 @@ from sagepipe.preprocess import (
     run_file_uris,
 )
 from sagepipe.run_state import Prepared, RunInput
-from sagepipe.settings import PreprocessFunctionSettings
+from sagepipe.step_settings import PreprocessFunctionSettings
 from sagepipe.steps.config import load_pipeline_config
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from sagepipe.processing import (
 )
 from sagepipe.processing_bundle import MANIFEST_NAME, CodeBundle
 from sagepipe.run_state import Prepared, ProcessingRef, RunInput
-from sagepipe.settings import StartProcessingSettings
+from sagepipe.step_settings import StartProcessingSettings
 from sagepipe.steps.config import load_pipeline_config
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from sagepipe.layout import RunLayout, s3_uri
 from sagepipe.naming import RunNames
 from sagepipe.observability import logger
 from sagepipe.run_state import Prepared, RunInput, TrainingRef, TransformRef
-from sagepipe.settings import TransformSettings
+from sagepipe.step_settings import TransformSettings
 from sagepipe.transform import create_model_request, create_transform_job_request
 
 if TYPE_CHECKING:

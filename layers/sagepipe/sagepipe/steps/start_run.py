@@ -16,7 +16,7 @@ from sagepipe.naming import parse_event_time, validate_model_name, version_id
 from sagepipe.observability import logger
 from sagepipe.processing import processing_threshold_bytes
 from sagepipe.run_state import RunInput
-from sagepipe.settings import StartRunSettings
+from sagepipe.step_settings import StartRunSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

@@ -12,7 +12,7 @@ from sagepipe.naming import RunNames
 from sagepipe.observability import logger
 from sagepipe.pipeline_config import PipelineConfig
 from sagepipe.run_state import Prepared, RunInput, TrainingRef
-from sagepipe.settings import TrainingSettings
+from sagepipe.step_settings import TrainingSettings
 from sagepipe.training import (
     TrainingJobSpec,
     create_training_job_request,

@@ -181,12 +181,8 @@ class JobManager:
         return {f"{kind.noun}Arn": arn}
 
     def describe(self, kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
-        name = request[f"{kind.noun}Name"]
-        registry = self.context.registry
-        with registry.lock:
-            record = registry.jobs_of(kind.kind).get(name)
-            if record is None:
-                raise validation_exception("Requested resource not found.")
+        with self.context.registry.lock:
+            record = self._requested(kind, request)
             description = {
                 f"{kind.noun}Name": record.name,
                 f"{kind.noun}Arn": record.arn,
@@ -205,12 +201,9 @@ class JobManager:
             return description
 
     def stop(self, kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
-        name = request[f"{kind.noun}Name"]
         registry = self.context.registry
         with registry.lock:
-            record = registry.jobs_of(kind.kind).get(name)
-            if record is None:
-                raise validation_exception("Requested resource not found.")
+            record = self._requested(kind, request)
             if record.status == "Stopping":
                 return {}
             if record.status != "InProgress":
@@ -223,10 +216,17 @@ class JobManager:
             if kind.tracks_secondary_status:
                 self._append_transition(record, "Stopping", "Stopping the job")
             registry.save()
-            stop_requested = self._stop_events.get((kind.kind, name))
+            stop_requested = self._stop_events.get((kind.kind, record.name))
         if stop_requested is not None:
             stop_requested.set()
         return {}
+
+    def _requested(self, kind: JobKind, request: dict[str, Any]) -> JobRecord:
+        """The job a Describe or Stop request names; call with the registry lock held."""
+        record = self.context.registry.jobs_of(kind.kind).get(request[f"{kind.noun}Name"])
+        if record is None:
+            raise validation_exception("Requested resource not found.")
+        return record
 
     def transition(self, kind: JobKind, name: str, secondary_status: str, message: str) -> None:
         registry = self.context.registry

@@ -9,16 +9,18 @@
   never holds up the PutObject that triggered it (moto calls them in the request thread);
 - the S3 event gets the record fields AWS sends and moto leaves out (versionId,
   sequencer, userIdentity, requestParameters, responseElements);
-- three costs moto pays again and again are paid once: its server lists the moto package
+- four costs moto pays again and again are paid once: its server lists the moto package
   directory on every request (`list_of_moto_modules`); its Step Functions interpreter
   parses the definition with ANTLR for every execution (~90 ms for the pipeline; each
-  execution now gets its own copy of one parsed program, ~6 ms), and builds a new boto3
-  Lambda client, with a new connection, for every Lambda task (~5 ms).
+  execution now gets its own copy of one parsed program, ~6 ms), builds a new boto3
+  Lambda client, with a new connection, for every Lambda task (~5 ms), and compiles a
+  JSONPath (a new PLY parser, ~0.3 ms) every time a state reads or writes a path.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import itertools
 import json
@@ -89,9 +91,11 @@ class MotoHooks:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.s3 import notifications
         from moto.stepfunctions.parser import models as parser_models
+        from moto.stepfunctions.parser.asl.component.common.path import result_path
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
             lambda_eval_utils,
         )
+        from moto.stepfunctions.parser.asl.utils import json_path
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         previous_config = {key: copy.deepcopy(default_user_config[key]) for key in _MOTO_CONFIG}  # type: ignore[literal-required]
@@ -121,6 +125,8 @@ class MotoHooks:
             "boto_client_for",
             _one_client_per_service(vars(lambda_eval_utils)["boto_client_for"]),
         )
+        for module in (json_path, result_path):
+            self._patch(module, "parse", functools.lru_cache(maxsize=1024)(module.parse))
         self._patch(notifications, "_invoke_awslambda", self._notify_function)
         self._patch(
             notifications, "_get_s3_event", self._s3_event_builder(notifications._get_s3_event)

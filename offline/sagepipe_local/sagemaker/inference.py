@@ -26,10 +26,9 @@ def encode_predictions(
         raise PayloadError(
             406, f"Accept type {mime} is not supported; use one of {', '.join(output_types)}"
         )
-    rows = _rows(predictions)
     if mime == CSV:
-        lines = [",".join(str(value) for value in row) for row in rows]
-        return ("".join(f"{line}\n" for line in lines)).encode(), CSV
+        return _csv(predictions), CSV
+    rows = _rows(predictions)
     if mime == JSON:
         body = {"predictions": [{"score": _score(row)} for row in rows]}
         return json.dumps(body).encode(), JSON
@@ -39,9 +38,25 @@ def encode_predictions(
     raise PayloadError(406, f"Accept type {media.mime} is not supported; use {CSV} or {JSON}")
 
 
+def _csv(predictions: FloatArray) -> bytes:
+    """One line per record, values as Python writes floats (repr), comma-separated."""
+    matrix = _matrix(predictions)
+    if matrix.shape[1] == 1:  # a batch transform's scores: no loop per row in Python
+        lines = list(map(repr, matrix[:, 0].tolist()))
+    else:
+        lines = [",".join(map(repr, row)) for row in matrix.tolist()]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def _matrix(predictions: FloatArray) -> FloatArray:
+    """Records x values (a 0-d array is no records)."""
+    if not predictions.ndim or not predictions.size:
+        return np.zeros((0, 1))
+    return predictions.reshape(predictions.shape[0], -1)
+
+
 def _rows(predictions: FloatArray) -> list[list[float]]:
-    matrix = predictions.reshape(predictions.shape[0], -1) if predictions.ndim else np.zeros((0, 1))
-    return [[float(value) for value in row] for row in matrix]
+    return _matrix(predictions).tolist()  # type: ignore[no-any-return]
 
 
 def _score(row: list[float]) -> float | list[float]:

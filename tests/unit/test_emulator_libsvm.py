@@ -1,0 +1,86 @@
+"""The emulator's libsvm reader: XGBoost's native reader where it reads text as the token
+parser would, the token parser (which names the bad line) everywhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from sagepipe_local.sagemaker.algorithms.data import (
+    DataFormatError,
+    LibsvmRows,
+    _parse_libsvm_by_token,
+    _parse_libsvm_natively,
+    _records,
+    dense_with_missing,
+    parse_libsvm,
+    widened,
+)
+
+# Values exact in float32: the native reader reads float32, the token parser float64.
+PLAIN = "1 0:0.5 3:2\n-2.5 1:1 2:0\n4 0:-7\n"
+
+NATIVE = {
+    "plain": PLAIN,
+    "no final newline": PLAIN.rstrip("\n"),
+    "CRLF": PLAIN.replace("\n", "\r\n"),
+    "blank lines": "\n" + PLAIN.replace("\n", "\n\n", 1) + "  \t\n\n",
+    "indented": "  " + PLAIN.replace("\n", "\n  ").rstrip(" "),
+    "label only": "3\n1 0:1\n",
+    "whitespace-only line of U+001F": "1 0:1\n\x1f\n2 1:2\n",
+    "form feed breaks": "1 0:1\x0c2 1:2\n",
+    "unicode line separator": "1 0:1\u20282 1:2\n",
+    "lone CR": "1 0:1\r2 1:2\n",
+}
+TOKEN_PARSER = {
+    "comment": "1 0:1 # a comment\n2 1:2\n",
+    "qid": "1 qid:3 0:1\n2 qid:3 1:2\n",
+    "a line without a label": "1 0:1\n0:1 1:2\n",
+    "a line without a label, indented": "1 0:1\n   0:1 1:2\n",
+}
+
+
+def _same(left: LibsvmRows, right: LibsvmRows) -> None:
+    width = max(left.matrix.shape[1], right.matrix.shape[1])
+    np.testing.assert_array_equal(left.labels, right.labels)
+    np.testing.assert_array_equal(
+        dense_with_missing(widened(left.matrix, width)),
+        dense_with_missing(widened(right.matrix, width)),
+    )
+
+
+def _outcome(parse: Callable[[str], LibsvmRows], text: str) -> LibsvmRows | str:
+    try:
+        return parse(text)
+    except DataFormatError as error:
+        return str(error)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+@pytest.mark.parametrize("text", [*NATIVE.values(), *TOKEN_PARSER.values()])
+def test_both_readers_give_the_same_rows_or_the_same_error(text: str, labelled: bool) -> None:
+    chosen = _outcome(lambda t: parse_libsvm(t, "f.libsvm", labelled=labelled), text)
+    reference = _outcome(
+        lambda t: _parse_libsvm_by_token(_records(t), "f.libsvm", labelled=labelled), text
+    )
+    if isinstance(reference, str) or isinstance(chosen, str):
+        assert chosen == reference
+    else:
+        _same(chosen, reference)
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_regular_text_takes_the_native_reader(name: str) -> None:
+    assert _parse_libsvm_natively(_records(NATIVE[name])) is not None
+
+
+@pytest.mark.parametrize("name", TOKEN_PARSER)
+def test_text_the_native_reader_would_misread_takes_the_token_parser(name: str) -> None:
+    assert _parse_libsvm_natively(_records(TOKEN_PARSER[name])) is None
+
+
+def test_the_token_parser_names_the_line_without_a_label() -> None:
+    with pytest.raises(DataFormatError, match="line 2 does not start with a label"):
+        parse_libsvm(TOKEN_PARSER["a line without a label"], "f.libsvm", labelled=True)

@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,23 @@ ROWS = 50_000
 PHASE_SECONDS = 0.0
 POLL_SECONDS = 1  # the template's minimum
 SERVING_LOOK_SECONDS = 0.05  # a prediction request every 50 ms until served
-WARM_RUNS = 3  # and as many plain computes; the medians are compared
+WARM_RUNS = 5  # and as many plain computes; the medians are compared
 
 
-def plain_compute(source: Path, work: Path) -> float:
+@dataclass(frozen=True)
+class PlainCompute:
+    """Seconds of each part of the compute, in one plain process."""
+
+    preprocess: float
+    train: float  # loading the channels and training
+    predict: float  # loading the test features and predicting
+
+    @property
+    def total(self) -> float:
+        return self.preprocess + self.train + self.predict
+
+
+def plain_compute(source: Path, work: Path) -> PlainCompute:
     import warnings
 
     import xgboost
@@ -51,6 +65,7 @@ def plain_compute(source: Path, work: Path) -> float:
         settings=PreprocessSettings(),
         out_dir=work,
     )
+    preprocessed = time.perf_counter()
     params: dict[str, object] = dict(hyperparameters(config, len(prepared.contract.features)))
     rounds = int(str(params.pop("num_round")))
     early = int(str(params.pop("early_stopping_rounds")))
@@ -65,19 +80,47 @@ def plain_compute(source: Path, work: Path) -> float:
         early_stopping_rounds=early,
         verbose_eval=False,
     )
+    trained = time.perf_counter()
     test = xgboost.DMatrix(f"{work / prepared.files['test_features']}?format=libsvm")
     booster.predict(test, iteration_range=(0, booster.best_iteration + 1))
-    return time.perf_counter() - started
+    return PlainCompute(
+        preprocess=preprocessed - started,
+        train=trained - preprocessed,
+        predict=time.perf_counter() - trained,
+    )
 
 
-def offline_upload_to_serving(
-    source: Path, record: dict[str, Any]
-) -> tuple[float, float, list[tuple[str, float]]]:
+# Each part of an offline run, from the state that begins it to the state after it ends
+# (Step Functions history), and the plain compute's part it stands beside.
+PARTS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("preprocess function", "Preprocess", "StartTraining", "preprocess"),
+    ("training job (start + status)", "StartTraining", "TrainingDone", "train"),
+    ("transform job (start + status)", "StartTransform", "TransformDone", "predict"),
+    ("evaluate, deploy, record live", "Evaluate", "NotifyDeployed", None),
+)
+
+
+@dataclass(frozen=True)
+class OfflineRun:
+    seconds: float  # upload -> a prediction served by the version the upload trained
+    entered: dict[str, float]  # state -> seconds after the upload it was first entered
+
+    def part(self, first: str, after: str) -> float:
+        return self.entered[after] - self.entered[first]
+
+    @property
+    def accounted(self) -> float:
+        return self.entered["ChoosePreprocessing"] + sum(
+            self.part(first, after) for _, first, after, _ in PARTS
+        )
+
+
+def offline_upload_to_serving(source: Path, record: dict[str, Any]) -> list[OfflineRun]:
+    """The first run (every function's worker cold), then WARM_RUNS warm ones."""
     from sagepipe_local.runs import find_execution, http_json, upload, wait_for_execution
     from sagepipe_local.stack import LocalStack
 
-    timings: list[float] = []
-    steps: list[tuple[str, float]] = []  # state entered, seconds after the upload
+    runs: list[OfflineRun] = []
     with LocalStack(
         port=0,
         api_port=0,
@@ -92,8 +135,6 @@ def offline_upload_to_serving(
         )
         key = f"incoming/{MODEL}/flights.csv"
         predict_url = f"{stack.api_url}/predict/{MODEL}"
-        # The first run starts every function's worker (cold starts); the others are a
-        # deployed stack's steady state. Both are reported.
         for _ in range(1 + WARM_RUNS):
             uploaded_at = time.time()
             started = time.perf_counter()
@@ -105,18 +146,18 @@ def offline_upload_to_serving(
                 if answer.status == 200 and answer.body["model"]["version"] == trained["version"]:
                     break
                 time.sleep(SERVING_LOOK_SECONDS)
-            timings.append(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
             result = wait_for_execution(sfn, execution)
             if result.status != "SUCCEEDED":
                 raise RuntimeError(f"offline run {result.status}: {result.cause}")
             history = sfn.get_execution_history(executionArn=execution, maxResults=1000)
-            steps = [
-                (event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp())
-                for event in history["events"]
-                if "stateEnteredEventDetails" in event
-            ]
-            steps = [(name, at - uploaded_at) for name, at in steps]
-    return timings[0], statistics.median(timings[1:]), steps
+            entered: dict[str, float] = {}
+            for event in history["events"]:
+                if "stateEnteredEventDetails" in event:
+                    name = event["stateEnteredEventDetails"]["name"]
+                    entered.setdefault(name, event["timestamp"].timestamp() - uploaded_at)
+            runs.append(OfflineRun(seconds=seconds, entered=entered))
+    return runs
 
 
 def run(log: logging.Logger, row: Callable[..., str]) -> None:
@@ -125,10 +166,9 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         data = generate(ROWS, seed=11)
         data.to_csv(source, index=False, float_format="%.2f")
         record = json.loads(data.drop(columns=[TARGET]).head(1).to_json(orient="records"))[0]
-        compute = statistics.median(
-            plain_compute(source, Path(work) / f"plain-{attempt}") for attempt in range(WARM_RUNS)
-        )
-        cold, warm, steps = offline_upload_to_serving(source, record)
+        plain = [plain_compute(source, Path(work) / f"plain-{n}") for n in range(WARM_RUNS)]
+        first, *warm = offline_upload_to_serving(source, record)
+    compute = statistics.median(p.total for p in plain)
     log.info(
         "end to end offline: %d-row flight-delay CSV, XGBoost; PollSeconds=%d, "
         "emulated SageMaker status phases %.2f s (provisioning has no plain counterpart)",
@@ -136,8 +176,31 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         POLL_SECONDS,
         PHASE_SECONDS,
     )
-    log.info(row("upload -> serving, warm (goal <= 2.0)", warm, compute, "s", "higher"))
-    log.info("  (medians of %d warm runs and %d plain computes)", WARM_RUNS, WARM_RUNS)
-    log.info(row("upload -> serving, first run", cold, compute, "s", "higher"))
-    log.info("  (ratio = offline time / plain compute time; last warm run's states, entered at:)")
-    log.info("  %s", ", ".join(f"{name}@{at:.2f}s" for name, at in steps))
+    log.info(
+        row(
+            "upload -> serving, warm (goal <= 2.0)",
+            statistics.median(r.seconds for r in warm),
+            compute,
+            "s",
+            "higher",
+        )
+    )
+    log.info(row("upload -> serving, first run", first.seconds, compute, "s", "higher"))
+    log.info(
+        "  (ratio = offline time / plain compute time; medians of %d warm runs and %d plain "
+        "computes)",
+        WARM_RUNS,
+        WARM_RUNS,
+    )
+    log.info("  where a warm run's time goes (medians), beside the plain process's parts:")
+    _part(log, "upload -> run started", [r.entered["ChoosePreprocessing"] for r in warm], None)
+    for label, first_state, after_state, plain_part in PARTS:
+        offline = [r.part(first_state, after_state) for r in warm]
+        plain_seconds = None if plain_part is None else [getattr(p, plain_part) for p in plain]
+        _part(log, label, offline, plain_seconds)
+    _part(log, "state changes, serving check", [r.seconds - r.accounted for r in warm], None)
+
+
+def _part(log: logging.Logger, label: str, offline: list[float], plain: list[float] | None) -> None:
+    counterpart = "(none)" if plain is None else f"{statistics.median(plain):.3f} s"
+    log.info("    %-34s %7.3f s   plain %s", label, statistics.median(offline), counterpart)

@@ -1,6 +1,6 @@
 """Entry points the harness runs in fresh interpreters: `python -m bench.contenders NAME ...`.
 
-Each prints one JSON line with what it measured itself.
+Each prints one JSON line with what it measured itself, and its own peak RSS.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from bench.harness import own_peak_rss_mb
 
 
 def _recipe(source: str, out: str) -> dict[str, float]:
@@ -41,8 +43,6 @@ def _lambda_preprocess(source: str, out: str) -> dict[str, float]:
     memory the Lambda would see, not the venv's.
     """
     sys.modules["pyarrow"] = None  # type: ignore[assignment]
-    import resource
-
     import boto3  # noqa: F401 - the handler's imports count towards its memory
     from aws_lambda_powertools import Logger  # noqa: F401
 
@@ -50,7 +50,6 @@ def _lambda_preprocess(source: str, out: str) -> dict[str, float]:
     from sagepipe.pipeline_config import PipelineConfig
     from sagepipe.preprocess import PreprocessSettings, preprocess_file
 
-    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     preprocess_file(
         Path(source),
@@ -60,7 +59,7 @@ def _lambda_preprocess(source: str, out: str) -> dict[str, float]:
         settings=PreprocessSettings(),
         out_dir=Path(out),
     )
-    return {"seconds": time.perf_counter() - started, "baseline_rss_mb": baseline_mb}
+    return {"seconds": time.perf_counter() - started}
 
 
 CONTENDERS = {"recipe": _recipe, "pipeline": _pipeline, "lambda_preprocess": _lambda_preprocess}
@@ -68,7 +67,7 @@ CONTENDERS = {"recipe": _recipe, "pipeline": _pipeline, "lambda_preprocess": _la
 
 def main(argv: list[str]) -> int:
     name, *args = argv
-    result = CONTENDERS[name](*args)
+    result = {**CONTENDERS[name](*args), "peak_rss_mb": own_peak_rss_mb()}
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

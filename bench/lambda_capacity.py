@@ -71,7 +71,9 @@ class LinearFit:
         return self.intercept + self.slope * x
 
     def solve(self, y: float) -> float:
-        """The x where the fit reaches y."""
+        """The x where the fit reaches y (infinite when it never grows to y)."""
+        if self.slope <= 0:
+            return math.inf if self.intercept < y else 0.0
         return (y - self.intercept) / self.slope
 
 

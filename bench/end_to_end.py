@@ -96,7 +96,7 @@ PARTS: tuple[tuple[str, str, str, str | None], ...] = (
     ("preprocess function", "Preprocess", "StartTraining", "preprocess"),
     ("training job (start + status)", "StartTraining", "TrainingDone", "train"),
     ("transform job (start + status)", "StartTransform", "TransformDone", "predict"),
-    ("evaluate, deploy, record live", "Evaluate", "NotifyDeployed", None),
+    ("evaluate, deploy, endpoint update", "Evaluate", "RecordLive", None),
 )
 
 
@@ -198,7 +198,8 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         offline = [r.part(first_state, after_state) for r in warm]
         plain_seconds = None if plain_part is None else [getattr(p, plain_part) for p in plain]
         _part(log, label, offline, plain_seconds)
-    _part(log, "state changes, serving check", [r.seconds - r.accounted for r in warm], None)
+    # Negative when the endpoint served the new model before RecordLive was entered.
+    _part(log, "choice states, serving seen", [r.seconds - r.accounted for r in warm], None)
 
 
 def _part(log: logging.Logger, label: str, offline: list[float], plain: list[float] | None) -> None:

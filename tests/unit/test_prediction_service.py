@@ -206,11 +206,30 @@ def test_a_new_pointer_is_seen_once_the_cache_expires(harness: Harness) -> None:
     assert harness.service.predict(MODEL, body).version == V2
 
 
-def test_unknown_models_are_cached_too(harness: Harness) -> None:
+def test_unknown_models_are_cached_too_but_for_a_second_only(harness: Harness) -> None:
     for _ in range(3):
         with pytest.raises(ModelNotFoundError, match="'bikes' not found"):
             harness.service.predict("bikes", BODY)
     assert harness.registry.reads == {"live": 1}
+
+    harness.clock.now += 1  # a first deployment is seen after a second, not after five
+    with pytest.raises(ModelNotFoundError, match="'bikes' not found"):
+        harness.service.predict("bikes", BODY)
+    assert harness.registry.reads == {"live": 2}
+
+
+def test_a_first_deployment_is_served_a_second_after_a_not_found(harness: Harness) -> None:
+    harness.registry.live = None  # asked before the model's first run went live
+    with pytest.raises(ModelNotFoundError, match="no live version"):
+        harness.service.predict(MODEL, BODY)
+    harness.registry.live = pointer(V1)
+
+    harness.clock.now += 0.5
+    with pytest.raises(ModelNotFoundError):
+        harness.service.predict(MODEL, BODY)
+    harness.clock.now += 0.5
+    harness.answers(b"0 0:1.5", f"v{V1}", 7.5)
+    assert harness.service.predict(MODEL, BODY).version == V1
 
 
 def test_invalid_names_never_reach_the_registry(harness: Harness) -> None:

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
 NOT_READY_MESSAGE = "endpoint is not ready, retry shortly"
+# "No live version" is kept at most this long (a found pointer, live_cache_seconds): a
+# model's first deployment is then seen within a second by a container that was asked
+# before it, and unknown names still cost at most one registry read per second.
+MISS_SECONDS = 1.0
 # InvokeEndpoint: the target variant (or the endpoint) does not exist.
 _VARIANT_GONE = "ValidationError"
 _MODEL_ERROR = "ModelError"
@@ -181,7 +185,8 @@ class PredictionService:
             pointer = cached[0]
         else:
             pointer = self._read_registry(lambda: self._registry.get_live(model))
-            self._live[model] = (pointer, now + self._live_ttl)
+            ttl = self._live_ttl if pointer is not None else min(self._live_ttl, MISS_SECONDS)
+            self._live[model] = (pointer, now + ttl)
         if pointer is None:
             raise ModelNotFoundError(f"model {model!r} not found: it has no live version")
         return pointer

@@ -17,9 +17,18 @@ from sagepipe.errors import ConfigError
 from sagepipe.naming import PREFIX_MAX
 
 
+@overload
+def text_env(env: Mapping[str, str], name: str, default: str) -> str: ...
+@overload
+def text_env(env: Mapping[str, str], name: str, default: None) -> str | None: ...
+def text_env(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """The variable's value without surrounding blanks; `default` when unset or blank."""
+    return env.get(name, "").strip() or default
+
+
 def require_env(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
+    value = text_env(env, name, None)
+    if value is None:
         raise ConfigError(f"environment variable {name} is not set")
     return value
 
@@ -63,7 +72,7 @@ class CommonSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CommonSettings:
         env = os.environ if env is None else env
-        prefix = env.get("RESOURCE_PREFIX", "sagepipe").strip() or "sagepipe"
+        prefix = text_env(env, "RESOURCE_PREFIX", "sagepipe")
         if len(prefix) > PREFIX_MAX:
             raise ConfigError(f"RESOURCE_PREFIX {prefix!r} is longer than {PREFIX_MAX}")
         return cls(data_bucket=require_env(env, "DATA_BUCKET"), resource_prefix=prefix)

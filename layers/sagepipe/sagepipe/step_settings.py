@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sagepipe.errors import ConfigError
-from sagepipe.settings import CommonSettings, bool_env, float_env, int_env, require_env
+from sagepipe.settings import (
+    CommonSettings,
+    bool_env,
+    float_env,
+    int_env,
+    require_env,
+    text_env,
+)
 
 if TYPE_CHECKING:
     from sagepipe.pipeline_config import PipelineDefaults
@@ -51,11 +58,11 @@ class PreprocessFunctionSettings:
         from sagepipe.pipeline_config import PipelineDefaults
 
         env = os.environ if env is None else env
-        algorithm = env.get("DEFAULT_ALGORITHM", "").strip() or "xgboost"
+        algorithm = text_env(env, "DEFAULT_ALGORITHM", "xgboost")
         if algorithm not in ("xgboost", "linear-learner"):
             raise ConfigError(f"DEFAULT_ALGORITHM {algorithm!r} is not xgboost or linear-learner")
         defaults = PipelineDefaults(
-            target=env.get("DEFAULT_TARGET", "").strip() or None,
+            target=text_env(env, "DEFAULT_TARGET", None),
             algorithm=algorithm,  # type: ignore[arg-type]
             max_rmse=float_env(env, "DEFAULT_MAX_RMSE", None),
             test_fraction=float_env(env, "TEST_FRACTION", 0.2),
@@ -86,7 +93,7 @@ class StartProcessingSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StartProcessingSettings:
         env = os.environ if env is None else env
-        instance_type = env.get("PROCESSING_INSTANCE_TYPE", "").strip() or "auto"
+        instance_type = text_env(env, "PROCESSING_INSTANCE_TYPE", "auto")
         if instance_type != "auto" and not instance_type.startswith("ml."):
             raise ConfigError(
                 f"PROCESSING_INSTANCE_TYPE {instance_type!r} is not 'auto' or an ml.* type"
@@ -113,7 +120,7 @@ class TrainingSettings:
         return cls(
             common=CommonSettings.from_env(env),
             role_arn=require_env(env, "SAGEMAKER_ROLE_ARN"),
-            instance_type=env.get("TRAINING_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+            instance_type=text_env(env, "TRAINING_INSTANCE_TYPE", "ml.m5.large"),
             max_runtime_seconds=int_env(env, "TRAINING_MAX_RUNTIME_SECONDS", 3600, minimum=60),
             use_spot=bool_env(env, "USE_SPOT_TRAINING"),
         )
@@ -131,7 +138,7 @@ class TransformSettings:
         return cls(
             common=CommonSettings.from_env(env),
             role_arn=require_env(env, "SAGEMAKER_ROLE_ARN"),
-            instance_type=env.get("TRANSFORM_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+            instance_type=text_env(env, "TRANSFORM_INSTANCE_TYPE", "ml.m5.large"),
         )
 
 
@@ -146,7 +153,7 @@ class DeploySettings:
         env = os.environ if env is None else env
         return cls(
             common=CommonSettings.from_env(env),
-            instance_type=env.get("ENDPOINT_INSTANCE_TYPE", "").strip() or "ml.m5.large",
+            instance_type=text_env(env, "ENDPOINT_INSTANCE_TYPE", "ml.m5.large"),
             instance_count=int_env(env, "ENDPOINT_INSTANCE_COUNT", 1, minimum=1),
         )
 

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
 NOT_READY_MESSAGE = "endpoint is not ready, retry shortly"
-# "No live version" is kept at most this long (a found pointer, live_cache_seconds): a
-# model's first deployment is then seen within a second by a container that was asked
-# before it, and unknown names still cost at most one registry read per second.
+# A found live pointer is cached for live_cache_seconds, "no live version" for at most
+# this long: a container asked just before a model's first deployment serves it within a
+# second, and an unknown name still costs at most one registry read per second.
 MISS_SECONDS = 1.0
 # InvokeEndpoint: the target variant (or the endpoint) does not exist.
 _VARIANT_GONE = "ValidationError"

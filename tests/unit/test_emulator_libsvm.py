@@ -8,7 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from sagepipe_local.sagemaker.algorithms import data
 from sagepipe_local.sagemaker.algorithms.data import (
+    NATIVE_MIN_LINES,
     DataFormatError,
     LibsvmRows,
     _parse_libsvm_by_token,
@@ -61,7 +63,12 @@ def _outcome(parse: Callable[[str], LibsvmRows], text: str) -> LibsvmRows | str:
 @pytest.mark.parametrize("labelled", [True, False])
 @pytest.mark.parametrize("text", [*NATIVE.values(), *TOKEN_PARSER.values()])
 def test_both_readers_give_the_same_rows_or_the_same_error(text: str, labelled: bool) -> None:
-    chosen = _outcome(lambda t: parse_libsvm(t, "f.libsvm", labelled=labelled), text)
+    def native_where_it_reads(t: str) -> LibsvmRows:
+        lines = _records(t)
+        native = _parse_libsvm_natively(lines)
+        return native or _parse_libsvm_by_token(lines, "f.libsvm", labelled=labelled)
+
+    chosen = _outcome(native_where_it_reads, text)
     reference = _outcome(
         lambda t: _parse_libsvm_by_token(_records(t), "f.libsvm", labelled=labelled), text
     )
@@ -84,3 +91,29 @@ def test_text_the_native_reader_would_misread_takes_the_token_parser(name: str) 
 def test_the_token_parser_names_the_line_without_a_label() -> None:
     with pytest.raises(DataFormatError, match="line 2 does not start with a label"):
         parse_libsvm(TOKEN_PARSER["a line without a label"], "f.libsvm", labelled=True)
+
+
+def test_a_short_text_skips_the_native_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(lines: list[str]) -> LibsvmRows | None:
+        raise AssertionError(f"native reader called for {len(lines)} lines")
+
+    monkeypatch.setattr(data, "_parse_libsvm_natively", refuse)
+    text = PLAIN * ((NATIVE_MIN_LINES - 1) // 3)
+    _same(
+        parse_libsvm(text, "f.libsvm", labelled=True),
+        _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True),
+    )
+
+
+def test_a_long_text_takes_the_native_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_natively: list[LibsvmRows | None] = []
+
+    def spy(lines: list[str]) -> LibsvmRows | None:
+        read_natively.append(_parse_libsvm_natively(lines))
+        return read_natively[-1]
+
+    monkeypatch.setattr(data, "_parse_libsvm_natively", spy)
+    text = PLAIN * (NATIVE_MIN_LINES // 3 + 1)
+    chosen = parse_libsvm(text, "f.libsvm", labelled=True)
+    assert len(read_natively) == 1 and read_natively[0] is not None
+    _same(chosen, _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True))

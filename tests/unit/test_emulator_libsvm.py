@@ -4,6 +4,7 @@ parser would, the token parser (which names the bad line) everywhere else."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sagepipe_local.sagemaker.algorithms.data import (
     _records,
     dense_with_missing,
     parse_libsvm,
+    read_libsvm_file_natively,
     widened,
 )
 
@@ -117,3 +119,41 @@ def test_a_long_text_takes_the_native_reader(monkeypatch: pytest.MonkeyPatch) ->
     chosen = parse_libsvm(text, "f.libsvm", labelled=True)
     assert len(read_natively) == 1 and read_natively[0] is not None
     _same(chosen, _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True))
+
+
+@pytest.mark.parametrize("text", [*NATIVE.values(), *TOKEN_PARSER.values()])
+def test_a_channel_file_read_in_place_has_the_token_parsers_rows(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "train.libsvm"
+    path.write_bytes(text.encode())
+    matrix = read_libsvm_file_natively(path, nthread=1)
+    if matrix is not None:
+        reference = _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True)
+        read = LibsvmRows(labels=matrix.get_label().astype(np.float64), matrix=matrix.get_data())
+        _same(read, reference)
+
+
+@pytest.mark.parametrize("text", [PLAIN, PLAIN.rstrip("\n"), "3\n1 0:1\n", "1.5e2 0:-2E-1 4:+3\n"])
+def test_plain_channel_files_are_read_in_place(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "train.libsvm"
+    path.write_bytes(text.encode())
+    assert read_libsvm_file_natively(path, nthread=1) is not None
+
+
+NOT_PLAIN = {
+    **TOKEN_PARSER,
+    "a first line without a label": "0:1 1:2\n1 0:1\n",
+    "indented": NATIVE["indented"],
+    "blank lines": NATIVE["blank lines"],
+    "CRLF": NATIVE["CRLF"],
+    "tabs": "1\t0:1\n",
+    "nan": "1 0:nan\n",
+    "non-ASCII": "1 0:1\u20282 1:2\n",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("name", NOT_PLAIN)
+def test_other_channel_files_are_left_to_parse_libsvm(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "train.libsvm"
+    path.write_bytes(NOT_PLAIN[name].encode())
+    assert read_libsvm_file_natively(path, nthread=1) is None

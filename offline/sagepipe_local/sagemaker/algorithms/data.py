@@ -9,6 +9,7 @@ it treats NaN, and which `dense_with_missing` densifies with NaN for the others.
 from __future__ import annotations
 
 import gzip
+import re
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -164,23 +165,57 @@ def _parse_libsvm_natively(lines: list[str]) -> LibsvmRows | None:
     text = "\n".join(lines) + "\n"
     if "#" in text or "qid" in text:
         return None
-    import xgboost as xgb
-
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "data.libsvm"
         path.write_text(text)
-        try:
-            with warnings.catch_warnings(), xgb.config_context(verbosity=0):
-                # XGBoost 3.1+ calls text input deprecated; the 1.7 container reads it.
-                warnings.simplefilter("ignore", UserWarning)
-                matrix = xgb.DMatrix(f"{path}?format=libsvm", nthread=2)
-        except xgb.core.XGBoostError:
+        matrix = _read_natively(path, rows=len(lines), nthread=2)
+        if matrix is None:
             return None
         csr = matrix.get_data()
         labels = matrix.get_label().astype(np.float64)
-    if csr.shape[0] != len(lines):
-        return None
     return LibsvmRows(labels=labels, matrix=csr.astype(np.float64))
+
+
+# The bytes of plain libsvm text: numbers (exponents included), index:value pairs, spaces
+# and "\n". Anything else (comments, qid, tabs, CR or other line breaks, nan, non-ASCII)
+# is left to parse_libsvm, which looks at each line.
+_PLAIN_LIBSVM_BYTES = b"0123456789.-+eE: \n"
+_FIRST_TOKEN_IS_A_PAIR = re.compile(rb"[^ \n]*:")
+_A_LATER_FIRST_TOKEN_IS_A_PAIR = re.compile(rb"\n[^ \n]*:")
+
+
+def read_libsvm_file_natively(path: Path, nthread: int) -> Any | None:
+    """A file of plain labelled libsvm text as XGBoost's reader reads it in place, which
+    skips parse_libsvm's copies of a large channel. Every row is the one parse_libsvm
+    gives. None for any other text: parse_libsvm then reads it, and names a bad line."""
+    raw = path.read_bytes()
+    if (
+        not raw
+        or raw.translate(None, _PLAIN_LIBSVM_BYTES)
+        or raw.startswith((b"\n", b" "))
+        or b"\n\n" in raw  # a blank line
+        or b"\n " in raw  # an indented or blank line
+        or _FIRST_TOKEN_IS_A_PAIR.match(raw)
+        or _A_LATER_FIRST_TOKEN_IS_A_PAIR.search(raw)
+    ):
+        return None
+    rows = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    return _read_natively(path, rows=rows, nthread=nthread)
+
+
+def _read_natively(path: Path, *, rows: int, nthread: int) -> Any | None:
+    """The xgboost.DMatrix of a libsvm file; None if XGBoost rejects it or does not read
+    one row per line."""
+    import xgboost as xgb
+
+    try:
+        with warnings.catch_warnings(), xgb.config_context(verbosity=0):
+            # XGBoost 3.1+ calls text input deprecated; the 1.7 container reads it.
+            warnings.simplefilter("ignore", UserWarning)
+            matrix = xgb.DMatrix(f"{path}?format=libsvm", nthread=nthread)
+    except xgb.core.XGBoostError:
+        return None
+    return matrix if matrix.num_row() == rows else None
 
 
 def _parse_libsvm_by_token(lines: list[str], source: str, *, labelled: bool) -> LibsvmRows:

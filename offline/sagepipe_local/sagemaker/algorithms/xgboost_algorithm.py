@@ -36,6 +36,7 @@ from sagepipe_local.sagemaker.algorithms.data import (
     parse_csv,
     parse_libsvm,
     parse_media_type,
+    read_libsvm_file_natively,
     read_text,
     stack_rows,
     stack_sparse_rows,
@@ -57,6 +58,14 @@ class _Dataset:
     labels: FloatArray
     weights: FloatArray | None
     sparse: bool  # libsvm: rows need not mention the last features
+    # A plain libsvm file read by XGBoost in place: the rows are here, `features` is None.
+    native: Any | None = None
+
+    @property
+    def width(self) -> int:
+        if self.native is not None:
+            return int(self.native.num_col())
+        return int(self.features.shape[1])
 
 
 class XGBoostAlgorithm:
@@ -72,19 +81,20 @@ class XGBoostAlgorithm:
         if unknown:
             raise UserError(f"Unsupported channel(s) for XGBoost: {', '.join(unknown)}")
         csv_weights = values.get("csv_weights", 0) == 1
-        train = _load_channel(environment.channels["train"], csv_weights)
+        params = booster_params(values, os.cpu_count() or 1)
+        nthread = params["nthread"]
+        train = _load_channel(environment.channels["train"], csv_weights, nthread)
         validation = None
         if "validation" in environment.channels:
-            validation = _load_channel(environment.channels["validation"], csv_weights)
-        width = train.features.shape[1]
+            validation = _load_channel(environment.channels["validation"], csv_weights, nthread)
+        width = train.width
         if validation is not None:
-            if not (train.sparse and validation.sparse) and validation.features.shape[1] != width:
+            if not (train.sparse and validation.sparse) and validation.width != width:
                 raise UserError(
                     f"The train channel has {width} features and the validation channel "
-                    f"{validation.features.shape[1]}"
+                    f"{validation.width}"
                 )
-            width = max(width, validation.features.shape[1])
-        params = booster_params(values, os.cpu_count() or 1)
+            width = max(width, validation.width)
         environment.log.info(
             "XGBoost %s: %d training rows, %d features, params %s",
             self.version,
@@ -92,10 +102,10 @@ class XGBoostAlgorithm:
             width,
             params,
         )
-        dtrain = _dmatrix(train, width, params["nthread"])
+        dtrain = _dmatrix(train, width, nthread)
         evals = [(dtrain, "train")]
         if validation is not None:
-            evals.append((_dmatrix(validation, width, params["nthread"]), "validation"))
+            evals.append((_dmatrix(validation, width, nthread), "validation"))
         callbacks: list[Any] = [_RoundReporter(environment.log, environment.check_stop)]
         rounds = values.get("early_stopping_rounds")
         if rounds is not None and validation is not None:
@@ -263,7 +273,7 @@ def _final_metrics(
     return metrics
 
 
-def _load_channel(channel: ChannelData, csv_weights: bool) -> _Dataset:
+def _load_channel(channel: ChannelData, csv_weights: bool, nthread: int) -> _Dataset:
     media = parse_media_type(channel.content_type, LIBSVM)
     if media.mime in _UNSUPPORTED_OFFLINE:
         raise UserError(
@@ -278,19 +288,10 @@ def _load_channel(channel: ChannelData, csv_weights: bool) -> _Dataset:
     if media.mime == CSV and media.parameters.get("label_size", "1") != "1":
         raise UserError("label_size other than 1 is not supported for text/csv")
     try:
-        texts = read_text(channel.files, channel.gzipped)
         if media.mime == CSV:
-            dataset = _csv_dataset(texts, csv_weights)
+            dataset = _csv_dataset(read_text(channel.files, channel.gzipped), csv_weights)
         else:
-            blocks = [parse_libsvm(text, name, labelled=True) for name, text in texts]
-            dataset = _Dataset(
-                features=stack_sparse_rows([block.matrix for block in blocks]),
-                labels=np.concatenate([block.labels for block in blocks])
-                if blocks
-                else np.empty(0),
-                weights=None,
-                sparse=True,
-            )
+            dataset = _libsvm_dataset(channel, nthread)
     except DataFormatError as error:
         raise UserError(f"Channel {channel.name}: {error}") from error
     if dataset.labels.size == 0:
@@ -298,6 +299,24 @@ def _load_channel(channel: ChannelData, csv_weights: bool) -> _Dataset:
     if np.isnan(dataset.labels).any():
         raise UserError(f"Channel {channel.name}: a label is missing (empty first column)")
     return dataset
+
+
+def _libsvm_dataset(channel: ChannelData, nthread: int) -> _Dataset:
+    if len(channel.files) == 1 and not channel.gzipped:
+        native = read_libsvm_file_natively(channel.files[0], nthread)
+        if native is not None:
+            labels = native.get_label().astype(np.float64)
+            return _Dataset(features=None, labels=labels, weights=None, sparse=True, native=native)
+    blocks = [
+        parse_libsvm(text, name, labelled=True)
+        for name, text in read_text(channel.files, channel.gzipped)
+    ]
+    return _Dataset(
+        features=stack_sparse_rows([block.matrix for block in blocks]),
+        labels=np.concatenate([block.labels for block in blocks]) if blocks else np.empty(0),
+        weights=None,
+        sparse=True,
+    )
 
 
 def _csv_dataset(texts: list[tuple[str, str]], csv_weights: bool) -> _Dataset:
@@ -323,7 +342,11 @@ def _csv_dataset(texts: list[tuple[str, str]], csv_weights: bool) -> _Dataset:
 
 
 def _dmatrix(dataset: _Dataset, width: int, nthread: int) -> Any:
-    if dataset.sparse:
+    if dataset.native is not None:
+        if dataset.native.num_col() == width:
+            return dataset.native
+        features = widened(dataset.native.get_data(), width)
+    elif dataset.sparse:
         features = widened(dataset.features, width).astype(np.float32)
     else:
         features = pad_columns(dataset.features, width).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,6 @@ from sagepipe_local.sagemaker.algorithms.data import (
     _parse_libsvm_by_token,
     _parse_libsvm_natively,
     _records,
-    dense_with_missing,
     parse_libsvm,
     read_libsvm_file_natively,
     widened,
@@ -46,12 +46,20 @@ TOKEN_PARSER = {
 }
 
 
+def _dense_with_missing(csr: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The CSR rows as a dense matrix, NaN where an index is absent."""
+    dense = np.full(csr.shape, np.nan, dtype=np.float64)
+    row_of_entry = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    dense[row_of_entry, csr.indices] = csr.data
+    return dense
+
+
 def _same(left: LibsvmRows, right: LibsvmRows) -> None:
     width = max(left.matrix.shape[1], right.matrix.shape[1])
     np.testing.assert_array_equal(left.labels, right.labels)
     np.testing.assert_array_equal(
-        dense_with_missing(widened(left.matrix, width)),
-        dense_with_missing(widened(right.matrix, width)),
+        _dense_with_missing(widened(left.matrix, width)),
+        _dense_with_missing(widened(right.matrix, width)),
     )
 
 

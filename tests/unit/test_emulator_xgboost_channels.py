@@ -1,5 +1,6 @@
-"""The emulator's XGBoost training reads a plain libsvm channel file in place; the model
-is the one it trains on the same rows read line by line."""
+"""The emulator's XGBoost: a plain libsvm channel file is read in place and trains the
+model the same rows read line by line train; libsvm payloads score as the same rows in
+CSV."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from sagepipe_local.sagemaker.algorithms import xgboost_algorithm
 from sagepipe_local.sagemaker.algorithms.base import ChannelData, TrainingEnvironment
-from sagepipe_local.sagemaker.algorithms.data import read_libsvm_file_natively
+from sagepipe_local.sagemaker.algorithms.data import NATIVE_MIN_LINES, read_libsvm_file_natively
 from sagepipe_local.sagemaker.algorithms.xgboost_algorithm import MODEL_FILE_NAME, XGBoostAlgorithm
 
 HYPERPARAMETERS = {
@@ -84,3 +85,27 @@ def test_in_place_and_line_by_line_reading_train_the_same_model(
     line_by_line = _train(tmp_path, "line-by-line", crlf)
     assert read_in_place == [True, True, False, False]
     assert in_place == line_by_line
+
+
+def _as_csv(libsvm: str, width: int) -> str:
+    """The same feature rows as CSV without the label, an empty field where absent."""
+    lines = []
+    for line in libsvm.splitlines():
+        fields = [""] * width
+        for pair in line.split()[1:]:
+            index, value = pair.split(":")
+            fields[int(index)] = value
+        lines.append(",".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("rows", [3, NATIVE_MIN_LINES + 1], ids=["short", "long"])
+def test_libsvm_payloads_score_as_the_same_rows_in_csv(tmp_path: Path, rows: int) -> None:
+    _train(tmp_path, "model", {"train": _libsvm(300, 6, seed=1)})
+    predictor = XGBoostAlgorithm("1.7-1").load(tmp_path / "model" / "model")
+    payload = _libsvm(rows, 6, seed=3)
+    from_libsvm = predictor.predict(payload.encode(), "text/libsvm")
+    # The last feature never occurs, so the model has five.
+    from_csv = predictor.predict(_as_csv(payload, 5).encode(), "text/csv")
+    assert from_libsvm.shape == (rows,)
+    np.testing.assert_array_equal(from_libsvm, from_csv)

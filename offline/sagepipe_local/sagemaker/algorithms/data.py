@@ -3,7 +3,7 @@
 CSV: no header; an empty field (or `nan`) is a missing value. libsvm: `label idx:val ...`;
 an absent index is a missing value. CSV becomes a dense float matrix with NaN for missing;
 libsvm a sparse (CSR) matrix, whose absent entries XGBoost treats as missing, exactly as
-it treats NaN, and which `dense_with_missing` densifies with NaN for the others.
+it treats NaN.
 """
 
 from __future__ import annotations
@@ -112,14 +112,6 @@ def _parse_csv_by_field(lines: list[str], source: str) -> FloatArray:
 class LibsvmRows:
     labels: FloatArray
     matrix: Any  # scipy.sparse.csr_matrix; explicit zeros are values, absent entries missing
-
-
-def dense_with_missing(csr: Any) -> FloatArray:
-    """The CSR rows as a dense matrix, NaN where an index is absent."""
-    dense = np.full(csr.shape, np.nan, dtype=np.float64)
-    row_of_entry = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    dense[row_of_entry, csr.indices] = csr.data
-    return dense
 
 
 def stack_sparse_rows(blocks: Sequence[Any]) -> Any:

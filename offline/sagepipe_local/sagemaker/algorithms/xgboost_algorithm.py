@@ -31,7 +31,6 @@ from sagepipe_local.sagemaker.algorithms.data import (
     CSV,
     LIBSVM,
     DataFormatError,
-    dense_with_missing,
     pad_columns,
     parse_csv,
     parse_libsvm,
@@ -212,7 +211,8 @@ class XGBoostPredictor:
             )
         return features
 
-    def _libsvm_features(self, text: str) -> FloatArray:
+    def _libsvm_features(self, text: str) -> Any:
+        """A scipy CSR matrix: XGBoost takes an absent entry as missing, as a NaN."""
         try:
             rows = parse_libsvm(text, "payload", labelled=False)
         except DataFormatError as error:
@@ -229,7 +229,7 @@ class XGBoostPredictor:
                 f"{width} is larger than feature size of trained model "
                 f"{self._num_features}.",
             )
-        return dense_with_missing(widened(rows.matrix, self._num_features))
+        return widened(rows.matrix, self._num_features)
 
 
 class _RoundReporter(xgb.callback.TrainingCallback):

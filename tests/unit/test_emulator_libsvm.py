@@ -129,11 +129,15 @@ def test_a_long_text_takes_the_native_reader(monkeypatch: pytest.MonkeyPatch) ->
     _same(chosen, _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True))
 
 
+def _channel_file(directory: Path, text: str) -> Path:
+    path = directory / "train.libsvm"
+    path.write_bytes(text.encode())
+    return path
+
+
 @pytest.mark.parametrize("text", [*NATIVE.values(), *TOKEN_PARSER.values()])
 def test_a_channel_file_read_in_place_has_the_token_parsers_rows(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "train.libsvm"
-    path.write_bytes(text.encode())
-    matrix = read_libsvm_file_natively(path, nthread=1)
+    matrix = read_libsvm_file_natively(_channel_file(tmp_path, text), nthread=1)
     if matrix is not None:
         reference = _parse_libsvm_by_token(_records(text), "f.libsvm", labelled=True)
         read = LibsvmRows(labels=matrix.get_label().astype(np.float64), matrix=matrix.get_data())
@@ -142,9 +146,7 @@ def test_a_channel_file_read_in_place_has_the_token_parsers_rows(tmp_path: Path,
 
 @pytest.mark.parametrize("text", [PLAIN, PLAIN.rstrip("\n"), "3\n1 0:1\n", "1.5e2 0:-2E-1 4:+3\n"])
 def test_plain_channel_files_are_read_in_place(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "train.libsvm"
-    path.write_bytes(text.encode())
-    assert read_libsvm_file_natively(path, nthread=1) is not None
+    assert read_libsvm_file_natively(_channel_file(tmp_path, text), nthread=1) is not None
 
 
 NOT_PLAIN = {
@@ -162,6 +164,4 @@ NOT_PLAIN = {
 
 @pytest.mark.parametrize("name", NOT_PLAIN)
 def test_other_channel_files_are_left_to_parse_libsvm(tmp_path: Path, name: str) -> None:
-    path = tmp_path / "train.libsvm"
-    path.write_bytes(NOT_PLAIN[name].encode())
-    assert read_libsvm_file_natively(path, nthread=1) is None
+    assert read_libsvm_file_natively(_channel_file(tmp_path, NOT_PLAIN[name]), nthread=1) is None

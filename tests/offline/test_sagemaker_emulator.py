@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import signal
 import tarfile
 import threading
 import time
@@ -421,6 +423,47 @@ def test_gzip_channels_train_and_max_runtime_stops_the_job(stack: Stack) -> None
     limited = wait_training(stack, "too-long-limited")
     assert limited["TrainingJobStatus"] == "Stopped"
     assert limited["SecondaryStatus"] == "MaxRuntimeExceeded"
+
+
+def _containers() -> set[int]:
+    """Process ids of this process's container workers."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent.split()[1]) == os.getpid() and b"container_worker" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_jobs_reuse_a_warm_container_and_survive_one_that_dies(stack: Stack) -> None:
+    assert train(stack, "warm-1", hyperparameters={"num_round": "3"})["TrainingJobStatus"] == (
+        "Completed"
+    )
+    warm = _containers()
+    assert len(warm) == 1
+    assert train(stack, "warm-2", hyperparameters={"num_round": "3"})["TrainingJobStatus"] == (
+        "Completed"
+    )
+    assert _containers() == warm  # the same process ran both jobs
+
+    start_training(stack, "dies", hyperparameters={"num_round": "100000"})
+    wait_for(
+        lambda: stack.sagemaker.describe_training_job(TrainingJobName="dies"),
+        lambda d: d.get("SecondaryStatus") == "Training",
+    )
+    for pid in warm:
+        os.kill(pid, signal.SIGKILL)
+    died = wait_training(stack, "dies")
+    assert died["TrainingJobStatus"] == "Failed"
+    assert died["FailureReason"] == ("InternalServerError: the container process exited (signal 9)")
+    again = train(stack, "after-death", hyperparameters={"num_round": "3"})
+    assert again["TrainingJobStatus"] == "Completed"
+    assert _containers().isdisjoint(warm)
 
 
 def test_linear_learner_matches_least_squares(stack: Stack, linear_job: dict[str, Any]) -> None:

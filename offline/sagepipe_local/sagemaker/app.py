@@ -12,6 +12,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from sagepipe_local.sagemaker import protocol
+from sagepipe_local.sagemaker.containers import ContainerPool
 from sagepipe_local.sagemaker.context import EmulatorContext
 from sagepipe_local.sagemaker.endpoints import EndpointService
 from sagepipe_local.sagemaker.errors import ApiError, internal_failure, unknown_operation
@@ -59,7 +60,8 @@ class SageMakerEmulator:
             work_dir=resolved_work_dir,
             phase_delay_seconds=phase_delay_seconds,
         )
-        self._jobs = JobManager(self._context, job_kinds())
+        self._containers = ContainerPool(s3_endpoint_url, region, resolved_work_dir)
+        self._jobs = JobManager(self._context, job_kinds(), self._containers)
         self._endpoints = EndpointService(self._context)
         self._operations: dict[str, protocol.Operation] = {
             **self._jobs.operations(),
@@ -98,6 +100,7 @@ class SageMakerEmulator:
     def shutdown(self) -> None:
         """Stop background work; running jobs end as Failed. Safe to call twice."""
         self._context.background.stop(_SHUTDOWN_JOIN_SECONDS)
+        self._containers.shutdown()
         if self._owned_work_dir:
             shutil.rmtree(self._context.work_dir, ignore_errors=True)
 

@@ -3,6 +3,8 @@
 A job kind supplies validation, the work itself and its Describe fields; JobManager does
 the rest for every kind alike: names, ARNs, Create/Describe/Stop, the worker thread,
 status transitions, stop requests, max run time, persistence and restart recovery.
+A kind that `runs_in_container` does its work in a container process (`containers`);
+its worker thread here only relays phases, updates and stop requests.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from sagepipe_local.sagemaker.context import EmulatorContext
 from sagepipe_local.sagemaker.errors import resource_in_use, validation_exception
 from sagepipe_local.sagemaker.protocol import Operation
-from sagepipe_local.sagemaker.s3 import S3Location
+from sagepipe_local.sagemaker.s3 import S3Location, S3Store
 from sagepipe_local.sagemaker.state import JobRecord, StatusTransition, now
+
+if TYPE_CHECKING:
+    from sagepipe_local.sagemaker.containers import ContainerPool
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,35 @@ class JobLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{job}] {msg}", kwargs
 
 
+class JobResources(Protocol):
+    """What a job's work may use besides its request: S3 and a work directory."""
+
+    @property
+    def s3(self) -> S3Store: ...
+
+    @property
+    def work_dir(self) -> Path: ...
+
+
+class JobRun(Protocol):
+    """What a kind's `run` sees, in this process (RunningJob) or in a container."""
+
+    name: str
+    request: dict[str, Any]
+    inputs: dict[str, Any]  # what the kind's `prepare` gave
+    scratch: Path
+    log: JobLog
+
+    @property
+    def context(self) -> JobResources: ...
+
+    def check_stop(self) -> None: ...
+
+    def enter_phase(self, secondary_status: str, message: str) -> None: ...
+
+    def update(self, **changes: Any) -> None: ...
+
+
 class RunningJob:
     """What a job's worker sees: its request, scratch space, phases and stop checks."""
 
@@ -67,6 +101,7 @@ class RunningJob:
     ) -> None:
         self.name = record.name
         self.request = record.request
+        self.inputs: dict[str, Any] = {}
         self.context = manager.context
         self.scratch = manager.context.work_dir / kind.kind / record.name
         self.log = JobLog(
@@ -104,14 +139,22 @@ class JobKind(ABC):
     arn_resource: ClassVar[str]  # "training-job"
     label: ClassVar[str]  # "training job", in messages
     tracks_secondary_status: ClassVar[bool] = False
+    # Its `run` goes to a container process; `prepare` still runs here.
+    runs_in_container: ClassVar[bool] = False
 
     def validate(self, request: dict[str, Any], context: EmulatorContext) -> None:
         """Checks made synchronously by Create* (raise ApiError); none by default."""
         del request, context
 
+    def prepare(self, job: RunningJob) -> dict[str, Any]:
+        """What `run` needs from the emulator's registry, read when the job starts (a
+        container sees only its request and S3); nothing by default."""
+        del job
+        return {}
+
     @abstractmethod
-    def run(self, job: RunningJob) -> dict[str, Any]:
-        """Do the work and return results to keep on the record.
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """Do the work and return results to keep on the record (JSON values).
 
         Raise JobFailedError to fail; JobStoppedError comes from `job.check_stop()`.
         """
@@ -132,9 +175,17 @@ def _max_runtime_seconds(request: dict[str, Any]) -> float | None:
 
 
 class JobManager:
-    def __init__(self, context: EmulatorContext, kinds: Sequence[JobKind]) -> None:
+    def __init__(
+        self,
+        context: EmulatorContext,
+        kinds: Sequence[JobKind],
+        containers: ContainerPool | None = None,
+    ) -> None:
+        """`containers` runs the kinds that `runs_in_container`; without it they run in
+        their worker thread here."""
         self.context = context
         self._kinds = {kind.kind: kind for kind in kinds}
+        self._containers = containers
         self._stop_events: dict[tuple[str, str], threading.Event] = {}
 
     def operations(self) -> dict[str, Operation]:
@@ -271,7 +322,11 @@ class JobManager:
     def _run(self, kind: JobKind, job: RunningJob) -> None:
         job.log.info("%s started", kind.label.capitalize())
         try:
-            results = kind.run(job)
+            job.inputs = kind.prepare(job)
+            if kind.runs_in_container and self._containers is not None:
+                results = self._containers.run(kind.kind, job)
+            else:
+                results = kind.run(job)
         except JobStoppedError as stopped:
             self._stopped(kind, job.name, stopped.cause)
         except JobFailedError as failed:
@@ -371,7 +426,7 @@ def _transition_json(transition: StatusTransition) -> dict[str, Any]:
     return result
 
 
-def scratch_path(job: RunningJob, *parts: str) -> Path:
+def scratch_path(job: JobRun, *parts: str) -> Path:
     path = job.scratch.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -37,8 +37,8 @@ from sagepipe_local.sagemaker.jobs.base import (
     FAILURE_REASON_LIMIT,
     JobFailedError,
     JobKind,
+    JobRun,
     JobStoppedError,
-    RunningJob,
     location_or_fail,
     scratch_path,
 )
@@ -143,7 +143,7 @@ class ProcessingJobKind(JobKind):
             description["ExitMessage"] = exit_message
         return description
 
-    def run(self, job: RunningJob) -> dict[str, Any]:
+    def run(self, job: JobRun) -> dict[str, Any]:
         request = job.request
         job.enter_phase("Starting", "Preparing the instance for processing")
         _check_image(request["AppSpecification"]["ImageUri"])
@@ -171,7 +171,7 @@ class ProcessingJobKind(JobKind):
         )
         return {"UploadedObjectCount": uploaded}
 
-    def _download(self, job: RunningJob, item: dict[str, Any], directory: Path) -> None:
+    def _download(self, job: JobRun, item: dict[str, Any], directory: Path) -> None:
         prefix = location_or_fail(item["S3Input"]["S3Uri"])
         try:
             objects = job.context.s3.list_objects(prefix)
@@ -187,7 +187,7 @@ class ProcessingJobKind(JobKind):
             raise JobFailedError(f"ClientError: Data download failed: {error}") from error
         job.log.info("Input %s: %d object(s) from %s", item["InputName"], len(objects), prefix.uri)
 
-    def _upload(self, job: RunningJob, item: dict[str, Any], directory: Path) -> int:
+    def _upload(self, job: JobRun, item: dict[str, Any], directory: Path) -> int:
         target = location_or_fail(item["S3Output"]["S3Uri"])
         files = sorted(path for path in directory.rglob("*") if path.is_file())
         try:
@@ -202,7 +202,7 @@ class ProcessingJobKind(JobKind):
         return len(files)
 
     def _run_container(
-        self, job: RunningJob, root: Path, to_local: Callable[[str], str]
+        self, job: JobRun, root: Path, to_local: Callable[[str], str]
     ) -> tuple[int, list[str]]:
         app = job.request["AppSpecification"]
         command = [to_local(part) for part in app["ContainerEntrypoint"]]
@@ -278,7 +278,7 @@ def _container_environment(
 
 def _pump(
     stream: IO[bytes] | None,
-    job: RunningJob,
+    job: JobRun,
     name: str,
     tail: collections.deque[str] | None,
 ) -> threading.Thread:
@@ -299,7 +299,7 @@ def _pump(
     return thread
 
 
-def _wait(process: subprocess.Popen[bytes], job: RunningJob) -> int:
+def _wait(process: subprocess.Popen[bytes], job: JobRun) -> int:
     """The exit code; a stop request, MaxRuntimeInSeconds or shutdown kills the process."""
     while True:
         try:

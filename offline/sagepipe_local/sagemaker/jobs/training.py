@@ -20,7 +20,7 @@ from sagepipe_local.sagemaker.errors import validation_exception
 from sagepipe_local.sagemaker.jobs.base import (
     JobFailedError,
     JobKind,
-    RunningJob,
+    JobRun,
     location_or_fail,
     scratch_path,
 )
@@ -51,6 +51,7 @@ class TrainingJobKind(JobKind):
     arn_resource = "training-job"
     label = "training job"
     tracks_secondary_status = True
+    runs_in_container = True
 
     def validate(self, request: dict[str, Any], context: EmulatorContext) -> None:
         if request.get("AlgorithmSpecification", {}).get("TrainingImage") is None:
@@ -81,7 +82,7 @@ class TrainingJobKind(JobKind):
             description["FinalMetricDataList"] = metrics
         return description
 
-    def run(self, job: RunningJob) -> dict[str, Any]:
+    def run(self, job: JobRun) -> dict[str, Any]:
         request = job.request
         job.enter_phase("Starting", "Preparing the instances for training")
         try:
@@ -117,7 +118,7 @@ class TrainingJobKind(JobKind):
         ]
         return {"S3ModelArtifacts": artifact.uri, "FinalMetricDataList": metrics}
 
-    def _download_channels(self, job: RunningJob) -> dict[str, ChannelData]:
+    def _download_channels(self, job: JobRun) -> dict[str, ChannelData]:
         channels: dict[str, ChannelData] = {}
         for channel in job.request.get("InputDataConfig", []):
             name = channel["ChannelName"]
@@ -159,7 +160,7 @@ class TrainingJobKind(JobKind):
             )
         return channels
 
-    def _upload_model(self, job: RunningJob, model_dir: Path) -> S3Location:
+    def _upload_model(self, job: JobRun, model_dir: Path) -> S3Location:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
             for path in sorted(model_dir.iterdir()):

@@ -13,7 +13,13 @@ from sagepipe_local.sagemaker.algorithms.base import PayloadError, Predictor
 from sagepipe_local.sagemaker.context import EmulatorContext
 from sagepipe_local.sagemaker.errors import validation_exception
 from sagepipe_local.sagemaker.inference import encode_predictions
-from sagepipe_local.sagemaker.jobs.base import JobFailedError, JobKind, RunningJob, location_or_fail
+from sagepipe_local.sagemaker.jobs.base import (
+    JobFailedError,
+    JobKind,
+    JobRun,
+    RunningJob,
+    location_or_fail,
+)
 from sagepipe_local.sagemaker.model_loading import ModelLoadError, load_predictor
 from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location
 from sagepipe_local.sagemaker.state import JobRecord, now
@@ -40,6 +46,7 @@ class TransformJobKind(JobKind):
     noun = "TransformJob"
     arn_resource = "transform-job"
     label = "transform job"
+    runs_in_container = True
 
     def validate(self, request: dict[str, Any], context: EmulatorContext) -> None:
         model_name = request["ModelName"]
@@ -62,7 +69,16 @@ class TransformJobKind(JobKind):
             description["TransformEndTime"] = record.ended
         return description
 
-    def run(self, job: RunningJob) -> dict[str, Any]:
+    def prepare(self, job: RunningJob) -> dict[str, Any]:
+        registry = job.context.registry
+        with registry.lock:
+            model = registry.models.get(job.request["ModelName"])
+            model_request = dict(model.request) if model is not None else None
+        if model_request is None:
+            raise JobFailedError(f"ClientError: the model {job.request['ModelName']} was deleted")
+        return {"model_request": model_request}
+
+    def run(self, job: JobRun) -> dict[str, Any]:
         request = job.request
         job.enter_phase("Starting", "Starting the transform instances")
         job.update(started=now())
@@ -87,21 +103,15 @@ class TransformJobKind(JobKind):
         job.enter_phase("Completing", "Transform finished")
         return {"ObjectCount": len(objects)}
 
-    def _load_model(self, job: RunningJob) -> Predictor:
-        registry = job.context.registry
-        with registry.lock:
-            model = registry.models.get(job.request["ModelName"])
-            model_request = dict(model.request) if model is not None else None
-        if model_request is None:
-            raise JobFailedError(f"ClientError: the model {job.request['ModelName']} was deleted")
+    def _load_model(self, job: JobRun) -> Predictor:
         try:
-            return load_predictor(model_request, job.context.s3, job.context.work_dir)
+            return load_predictor(job.inputs["model_request"], job.context.s3, job.context.work_dir)
         except ModelLoadError as error:
             raise JobFailedError(f"ClientError: {error}") from error
 
     def _transform_object(
         self,
-        job: RunningJob,
+        job: JobRun,
         predictor: Predictor,
         prefix: S3Location,
         location: S3Location,

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from sagepipe_local import local_aws
 from sagepipe_local.deployer import ApiRoute
+from sagepipe_local.lambda_invoke import invoke_in_process
 from sagepipe_local.server import BackgroundServer
 
 if TYPE_CHECKING:
@@ -77,11 +78,16 @@ def _compile(route: ApiRoute) -> _Route:
 
 
 def lambda_invoker(endpoint_url: str, region: str) -> Invoker:
-    """Invoke through the local Lambda API, like API Gateway's integration does."""
+    """Invoke the function as API Gateway's integration does: in process when moto knows
+    it (`lambda_invoke`), else through the local Lambda API, which answers its error."""
     client = local_aws.lambda_client(endpoint_url, region)
 
     def invoke(function_name: str, event: dict[str, Any]) -> tuple[bytes, str | None]:
-        response = client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        body = json.dumps(event).encode()
+        invocation = invoke_in_process(function_name, body, region=region)
+        if invocation is not None:
+            return invocation.payload, invocation.function_error
+        response = client.invoke(FunctionName=function_name, Payload=body)
         payload: bytes = response["Payload"].read()
         error = response.get("FunctionError")
         return payload, str(error) if error else None

@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 import pytest
 
+from sagepipe_local.lambda_invoke import invoke_in_process
 from sagepipe_local.stack import LocalStack
 
 pytestmark = pytest.mark.offline
@@ -226,6 +227,33 @@ def test_timeout_kills_the_worker_and_the_next_call_works(mini_stack: LocalStack
     assert result["payload"]["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in result["payload"]["errorMessage"]
     assert invoke(mini_stack, "SlowFunction", {"sleep": 0})["payload"] == {"slept": 0}
+
+
+def test_in_process_invocation_answers_as_the_lambda_api_does(mini_stack: LocalStack) -> None:
+    """What Step Functions tasks and API routes use instead of the HTTP Lambda API."""
+    region = mini_stack.info.region
+    for logical_id, event in (
+        ("EchoFunction", {"name": "x"}),
+        ("FlakyFunction", {"permanent": True, "name": "x"}),
+        ("EchoFunction", {"pad_bytes": 6_500_000}),  # over the 6 MB response limit
+    ):
+        name = mini_stack.info.functions[logical_id]
+        over_http = invoke(mini_stack, logical_id, event)
+        in_process = invoke_in_process(name, json.dumps(event).encode(), region=region)
+        assert in_process is not None
+        assert in_process.function_error == over_http["error"]
+        answer = json.loads(in_process.payload)
+        if over_http["error"] is None:
+            assert answer["event"] == over_http["payload"]["event"]
+        else:
+            assert answer["errorType"] == over_http["payload"]["errorType"]
+            assert answer["errorMessage"] == over_http["payload"]["errorMessage"]
+    assert over_http["payload"]["errorType"] == "Function.ResponseSizeTooLarge"
+    echo = mini_stack.info.functions["EchoFunction"]
+    arn = mini_stack.client("lambda").get_function(FunctionName=echo)["Configuration"]
+    by_arn = invoke_in_process(arn["FunctionArn"], b"{}", region="eu-west-1")
+    assert by_arn is not None and by_arn.function_error is None  # the ARN names the region
+    assert invoke_in_process(f"{echo}-missing", b"{}", region=region) is None
 
 
 def test_event_invocation_returns_202_and_runs_later(mini_stack: LocalStack) -> None:

@@ -55,6 +55,7 @@ def test_deployed(
         "outcome": "deployed",
         "model": "housing",
         "run_id": RUN_ID,
+        "version": VERSION,
         "metrics": {"rmse": 1.0, "mae": 1.0, "r2": 0.875, "rows": 4, "baseline_rmse": 3.0},
         "deployed": True,
         "reason": "RMSE 1 beats the mean baseline 3",
@@ -74,6 +75,7 @@ def test_rejected(
     assert _attributes(notification)["outcome"] == "rejected"
     message = json.loads(notification["Message"])
     assert message["deployed"] is False
+    assert message["version"] is None
     assert message["reason"] == "RMSE 3.5 does not beat the mean baseline 3"
     assert "the live model is unchanged" in message["summary"]
     assert result["error"] is None

@@ -70,6 +70,7 @@ def test_deployed_summary() -> None:
             f"Model housing, run {RUN_ID}: deployed version 20261120093000-1a2b3c4d. "
             "RMSE 1.235 (mean baseline 3). RMSE 1.235 beats the mean baseline 3"
         ),
+        version="20261120093000-1a2b3c4d",
     )
     assert summary.error is None
     assert summary.cause is None

@@ -19,6 +19,7 @@ class RunSummary:
     text: str
     error: str | None = None
     cause: str | None = None
+    version: str | None = None  # the model version that went live; deployed runs only
 
 
 def failure_cause(step: str, error: str, cause: str | None) -> str:
@@ -50,7 +51,9 @@ def summarize(
             f"Model {model}, run {run_id}: deployed version {version}. RMSE {rmse}. "
             f"{gate_reason or ''}"
         ).strip()
-        return RunSummary(outcome, model, run_id, f"sagepipe {model}: deployed", text)
+        return RunSummary(
+            outcome, model, run_id, f"sagepipe {model}: deployed", text, version=version
+        )
     if outcome == "rejected":
         text = (
             f"Model {model}, run {run_id}: not deployed, the live model is unchanged. "

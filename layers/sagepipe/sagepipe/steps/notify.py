@@ -63,6 +63,7 @@ def _message(summary: RunSummary, evaluation: dict[str, Any] | None) -> dict[str
         "outcome": summary.outcome,
         "model": summary.model,
         "run_id": summary.run_id,
+        "version": summary.version,
         "metrics": (evaluation or {}).get("metrics"),
         "deployed": summary.outcome == "deployed",
         "reason": (evaluation or {}).get("reason") if summary.cause is None else summary.cause,

@@ -13,6 +13,7 @@ pytest.importorskip("sagepipe.preprocess")
 from sagepipe.contract import FeatureContract
 from sagepipe.errors import ConfigError, InputDataError, TransientError
 from sagepipe.layout import split_s3_uri
+from sagepipe.steps.prepare import SINGLE_GET_MAX_BYTES
 
 from .conftest import (
     BUCKET,
@@ -218,6 +219,43 @@ def test_object_gone_is_input_data_error(
     s3.put_object(Bucket=BUCKET, Key=CONFIG_KEY, Body=b'{"target": "price"}')
     with pytest.raises(InputDataError, match="no longer exists"):
         load_handler("preprocess").lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+
+@pytest.mark.parametrize(
+    "size", [2048, SINGLE_GET_MAX_BYTES], ids=["one-get-object", "transfer-manager"]
+)
+def test_the_run_reads_the_object_version_that_started_it(
+    load_handler: HandlerLoader, s3: Any, lambda_context: FakeLambdaContext, size: int
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    _upload(s3, _csv(), {"target": "price", "drop_columns": ["id"]})
+    version_id = s3.head_object(Bucket=BUCKET, Key=DATA_KEY)["VersionId"]
+    s3.put_object(Bucket=BUCKET, Key=DATA_KEY, Body=b"a newer upload,of other data\n")
+    handler = load_handler("preprocess")
+    heads: list[str] = []
+    handler.s3().meta.events.register(
+        "before-call.s3.HeadObject", lambda **_: heads.append("HeadObject")
+    )
+    event = load_event("sfn_preprocess.json") | {"version_id": version_id, "size": size}
+
+    result = handler.lambda_handler(event, lambda_context)
+
+    assert sum(result["rows"][split] for split in ("train", "validation", "test")) == ROWS
+    # Objects under the multipart threshold come in one GetObject; larger ones through
+    # s3transfer, which looks at the object first.
+    assert bool(heads) == (size >= SINGLE_GET_MAX_BYTES)
+
+
+def test_object_version_gone_is_input_data_error(
+    load_handler: HandlerLoader, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    _upload(s3, _csv(), {"target": "price"})
+    version_id = s3.head_object(Bucket=BUCKET, Key=DATA_KEY)["VersionId"]
+    s3.delete_object(Bucket=BUCKET, Key=DATA_KEY, VersionId=version_id)
+    event = load_event("sfn_preprocess.json") | {"version_id": version_id}
+    with pytest.raises(InputDataError, match="no longer exists"):
+        load_handler("preprocess").lambda_handler(event, lambda_context)
 
 
 def test_throttled_channel_upload_is_transient(

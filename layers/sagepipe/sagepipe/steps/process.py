@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
-_MISSING_OBJECT = OBJECT_MISSING_CODES | {"NoSuchVersion"}
 # Server-side copy of the input: parts of 256 MiB, several at a time.
 _COPY_CONFIG = TransferConfig(
     multipart_threshold=256 * MIB, multipart_chunksize=256 * MIB, max_concurrency=8
@@ -152,7 +151,7 @@ def _copy_input(s3: S3Client, run: RunInput, layout: RunLayout) -> str:
             Config=_COPY_CONFIG,
         )
     except ClientError as error:
-        if error_code(error) in _MISSING_OBJECT:
+        if error_code(error) in OBJECT_MISSING_CODES:
             raise InputDataError(
                 f"{s3_uri(run.bucket, run.key)}: the object no longer exists"
             ) from error

@@ -1,5 +1,7 @@
 """The AWS endpoint: one threaded werkzeug server, one WSGI dispatcher.
 
+Both servers keep HTTP/1.1 connections open between requests (`keep_alive`).
+
 Requests an extra application claims (the SageMaker emulator) go to it; everything else
 goes to moto's server application, which picks the service from the request's signature.
 """
@@ -17,6 +19,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from sagepipe_local.keep_alive import KeepAliveRequestHandler, open_connections
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -44,7 +48,7 @@ class QuietRequestHandlerMixin(WSGIRequestHandler):
         LOG.log(level, message, *args)
 
 
-class _LocalRequestHandler(QuietRequestHandlerMixin, MotoRequestHandler):
+class _LocalRequestHandler(KeepAliveRequestHandler, QuietRequestHandlerMixin, MotoRequestHandler):
     pass
 
 
@@ -114,11 +118,12 @@ class BackgroundServer:
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()
+        open_connections(self._server).shut_down()
         # serve_forever closes the socket when it returns; this covers "never started".
         self._server.server_close()
 
 
-class _QuietHandler(QuietRequestHandlerMixin):
+class _QuietHandler(KeepAliveRequestHandler, QuietRequestHandlerMixin):
     pass
 
 

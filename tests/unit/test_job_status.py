@@ -166,9 +166,9 @@ def test_looks_never_space_out_beyond_the_maximum() -> None:
     fake = FakeTime([RUNNING])
     wait_while_running(fake.read, 100, clock=fake.clock, sleep=fake.sleep)
     assert max(fake.sleeps) == MAX_LOOK_SECONDS
-    # 100 s of waiting: a look every 20 ms for the first 0.2 s, then ever further apart:
-    # 79 in all (the last at 100 s).
-    assert len(fake.read_at) == 79
+    # 100 s of waiting: a look every 10 ms for the first 0.1 s, then ever further apart:
+    # 87 in all (the last at 100 s).
+    assert len(fake.read_at) == 87
 
 
 def test_a_job_still_running_when_the_budget_ends_is_running() -> None:

@@ -85,9 +85,9 @@ def endpoint_state(
 
 # Waiting for a status: the first look comes at once; each later one after a tenth of the
 # time waited so far, but at least FIRST_LOOK_SECONDS and at most MAX_LOOK_SECONDS apart.
-# A job is so seen done within about 10 % of its run time (20 ms for a quick one), and a
+# A job is so seen done within about 10 % of its run time (10 ms for a quick one), and a
 # long one costs a Describe call every few seconds.
-FIRST_LOOK_SECONDS = 0.02
+FIRST_LOOK_SECONDS = 0.01
 MAX_LOOK_SECONDS = 5.0
 LOOK_FRACTION = 0.1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -119,46 +120,55 @@ class TrainingJobKind(JobKind):
         return {"S3ModelArtifacts": artifact.uri, "FinalMetricDataList": metrics}
 
     def _download_channels(self, job: JobRun) -> dict[str, ChannelData]:
-        channels: dict[str, ChannelData] = {}
-        for channel in job.request.get("InputDataConfig", []):
-            name = channel["ChannelName"]
-            source = channel.get("DataSource", {}).get("S3DataSource")
-            if source is None:
-                raise JobFailedError(
-                    f"ClientError: channel {name}: only S3DataSource is supported offline"
-                )
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise JobFailedError(
-                    f"ClientError: channel {name}: S3DataType {source['S3DataType']} is not "
-                    "supported by the offline emulator; use S3Prefix"
-                )
-            prefix = location_or_fail(source["S3Uri"])
-            directory = scratch_path(job, "input", "data", name)
-            files: list[Path] = []
-            try:
-                objects = job.context.s3.list_objects(prefix)
-                if not objects:
-                    raise JobFailedError(
-                        f'ClientError: Data download failed:No S3 objects found under S3 URL "'
-                        f'{prefix.uri}" given in input data source. Please ensure that the bucket '
-                        "exists in the selected region, that objects exist under that S3 prefix"
-                    )
-                for index, location in enumerate(objects):
-                    # Numbered so two objects with one base name cannot collide.
-                    path = directory / f"{index:05d}-{location.key.rsplit('/', 1)[-1]}"
-                    job.context.s3.download(location, path)
-                    files.append(path)
-                    job.check_stop()
-            except S3AccessError as error:
-                raise JobFailedError(f"ClientError: Data download failed: {error}") from error
-            job.log.info("Channel %s: %d object(s) from %s", name, len(files), prefix.uri)
-            channels[name] = ChannelData(
-                name=name,
-                content_type=channel.get("ContentType"),
-                files=files,
-                gzipped=channel.get("CompressionType", "None") == "Gzip",
+        """Every channel at once, as SageMaker downloads them before training starts."""
+        configs = job.request.get("InputDataConfig", [])
+        if not configs:
+            return {}
+        with ThreadPoolExecutor(len(configs), thread_name_prefix=f"{job.name}-download") as pool:
+            downloads = [pool.submit(self._download_channel, job, config) for config in configs]
+            return {
+                config["ChannelName"]: download.result()
+                for config, download in zip(configs, downloads, strict=True)
+            }
+
+    def _download_channel(self, job: JobRun, channel: dict[str, Any]) -> ChannelData:
+        name = channel["ChannelName"]
+        source = channel.get("DataSource", {}).get("S3DataSource")
+        if source is None:
+            raise JobFailedError(
+                f"ClientError: channel {name}: only S3DataSource is supported offline"
             )
-        return channels
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise JobFailedError(
+                f"ClientError: channel {name}: S3DataType {source['S3DataType']} is not "
+                "supported by the offline emulator; use S3Prefix"
+            )
+        prefix = location_or_fail(source["S3Uri"])
+        directory = scratch_path(job, "input", "data", name)
+        files: list[Path] = []
+        try:
+            objects = job.context.s3.list_objects(prefix)
+            if not objects:
+                raise JobFailedError(
+                    f'ClientError: Data download failed:No S3 objects found under S3 URL "'
+                    f'{prefix.uri}" given in input data source. Please ensure that the bucket '
+                    "exists in the selected region, that objects exist under that S3 prefix"
+                )
+            for index, location in enumerate(objects):
+                # Numbered so two objects with one base name cannot collide.
+                path = directory / f"{index:05d}-{location.key.rsplit('/', 1)[-1]}"
+                job.context.s3.download(location, path)
+                files.append(path)
+                job.check_stop()
+        except S3AccessError as error:
+            raise JobFailedError(f"ClientError: Data download failed: {error}") from error
+        job.log.info("Channel %s: %d object(s) from %s", name, len(files), prefix.uri)
+        return ChannelData(
+            name=name,
+            content_type=channel.get("ContentType"),
+            files=files,
+            gzipped=channel.get("CompressionType", "None") == "Gzip",
+        )
 
     def _upload_model(self, job: JobRun, model_dir: Path) -> S3Location:
         buffer = io.BytesIO()

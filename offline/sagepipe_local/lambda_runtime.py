@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from sagepipe_local import local_aws
+from sagepipe_local.processes import kill_group
 
 LOG = logging.getLogger(__name__)
 FUNCTION_LOG = logging.getLogger("sagepipe_local.functions")
@@ -282,14 +282,7 @@ class Worker:
         with self._spawn_lock:
             self._killed = True
             process = self._process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_GRACE_SECONDS)
-        if self._requests is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._requests.close()
+        kill_group(process, self._requests, STOP_GRACE_SECONDS)
 
     def _join(self) -> None:
         for thread in self._threads:

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
+from sagepipe_local.processes import kill_group
 from sagepipe_local.sagemaker.jobs.base import (
     JobFailedError,
     JobStoppedError,
@@ -154,15 +154,7 @@ class ContainerProcess:
                 self.kill()
 
     def kill(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=EXIT_GRACE_SECONDS)
-        if self._requests is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._requests.close()
+        kill_group(self._process, self._requests, EXIT_GRACE_SECONDS)
 
     def _exit_status(self) -> str:
         if self._process is None:

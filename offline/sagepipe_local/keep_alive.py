@@ -138,6 +138,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             # once its connections are discarded.
             with contextlib.suppress(OSError):
                 self.finish()
+            with contextlib.suppress(OSError):  # also when flushing the last reply failed
                 self.connection.close()
             connections.discard(self.connection)
 

@@ -9,6 +9,7 @@ orchestration.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -142,24 +143,25 @@ class OfflineStack:
         self._notifications = NotificationReceiver()
 
     def __enter__(self) -> OfflineStack:
-        stack = self._stack.__enter__()
-        self._notifications.__enter__()
-        stack.client("sns").subscribe(
-            TopicArn=stack.info.outputs["NotificationTopicArn"],
-            Protocol="http",
-            Endpoint=self._notifications.url,
-        )
-        self._s3, self._sfn = stack.client("s3"), stack.client("stepfunctions")
-        self._s3.put_object(
-            Bucket=stack.bucket,
-            Key=f"incoming/{MODEL}/pipeline.json",
-            Body=json.dumps({"target": TARGET}).encode(),
-        )
+        with contextlib.ExitStack() as started:
+            stack = started.enter_context(self._stack)
+            started.enter_context(self._notifications)
+            stack.client("sns").subscribe(
+                TopicArn=stack.info.outputs["NotificationTopicArn"],
+                Protocol="http",
+                Endpoint=self._notifications.url,
+            )
+            self._s3, self._sfn = stack.client("s3"), stack.client("stepfunctions")
+            self._s3.put_object(
+                Bucket=stack.bucket,
+                Key=f"incoming/{MODEL}/pipeline.json",
+                Body=json.dumps({"target": TARGET}).encode(),
+            )
+            self._running = started.pop_all()  # stopped by __exit__ from here on
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._notifications.__exit__(*exc_info)
-        self._stack.__exit__(*exc_info)
+        self._running.close()
 
     def run(self) -> OfflineRun:
         from sagepipe_local.runs import find_execution, http_json, upload, wait_for_execution

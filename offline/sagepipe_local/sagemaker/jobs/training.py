@@ -28,6 +28,9 @@ from sagepipe_local.sagemaker.jobs.base import (
 from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location
 from sagepipe_local.sagemaker.state import JobRecord, now
 
+# gzip's own default, as `tar czf` in the container packs the model; tarfile's default, 9,
+# took 21 ms for a 149 KB XGBoost model (level 6: 4 ms) for 3 % fewer bytes.
+MODEL_GZIP_LEVEL = 6
 _DESCRIBED_REQUEST_FIELDS = (
     "HyperParameters",
     "AlgorithmSpecification",
@@ -172,7 +175,7 @@ class TrainingJobKind(JobKind):
 
     def _upload_model(self, job: JobRun, model_dir: Path) -> S3Location:
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=MODEL_GZIP_LEVEL) as tar:
             for path in sorted(model_dir.iterdir()):
                 tar.add(path, arcname=path.name)
         output = location_or_fail(job.request["OutputDataConfig"]["S3OutputPath"])

@@ -24,6 +24,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -41,16 +42,56 @@ from sagepipe_local.sagemaker.s3 import S3Store
 logger = logging.getLogger(__name__)
 
 
+# Log records reach the emulator in batches, at most this late: one pipe write and one
+# wake-up of the emulator per batch, not one per XGBoost round (~2 ms each at 50,000 rows),
+# which cost a quick training job ~15 ms of its 2 cores.
+LOG_BATCH_SECONDS = 0.1
+
+
 class _Replies:
+    """Messages to the emulator. Log records wait (at most LOG_BATCH_SECONDS) and go with
+    the next batch or ahead of the next other message, so the order is kept."""
+
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._pending_logs: list[bytes] = []
+        self._logs_waiting = threading.Event()
 
     def send(self, message: dict[str, Any]) -> None:
-        line = json.dumps(message).encode("utf-8") + b"\n"
         with self._lock:
-            self._stream.write(line)
-            self._stream.flush()
+            self._write([*self._pending_logs, _line(message)])
+
+    def send_log(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending_logs.append(_line(message))
+            first = len(self._pending_logs) == 1
+        if first:
+            self._logs_waiting.set()
+
+    def forward_logs(self) -> None:
+        """Runs on a thread of its own: sends each batch of log records."""
+        while True:
+            self._logs_waiting.wait()
+            time.sleep(LOG_BATCH_SECONDS)
+            self._logs_waiting.clear()
+            with self._lock:
+                if not self._pending_logs:
+                    continue
+                try:
+                    self._write(self._pending_logs)
+                except (OSError, ValueError):
+                    return  # the emulator has gone: so has the pipe
+
+    def _write(self, lines: list[bytes]) -> None:
+        """With the lock held."""
+        self._pending_logs = []
+        self._stream.write(b"".join(lines))
+        self._stream.flush()
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode("utf-8") + b"\n"
 
 
 class _Control:
@@ -149,7 +190,7 @@ class _ForwardLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._replies.send(
+            self._replies.send_log(
                 {
                     "type": "log",
                     "job": self.job,
@@ -231,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         name="container-requests",
         daemon=True,
     ).start()
+    threading.Thread(target=replies.forward_logs, name="container-logs", daemon=True).start()
     replies.send({"type": "ready"})
     while (message := runs.get()) is not None:
         forward.job = str(message["job"])

@@ -1,6 +1,6 @@
 """The emulator's XGBoost: a plain libsvm channel file is read in place and trains the
 model the same rows read line by line train; libsvm payloads score as the same rows in
-CSV."""
+CSV, whichever reader and however many threads."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from sagepipe_local.sagemaker.algorithms import xgboost_algorithm
-from sagepipe_local.sagemaker.algorithms.base import ChannelData, TrainingEnvironment
-from sagepipe_local.sagemaker.algorithms.data import NATIVE_MIN_LINES, read_libsvm_file_natively
+from sagepipe_local.sagemaker.algorithms.base import (
+    ChannelData,
+    PayloadError,
+    TrainingEnvironment,
+)
+from sagepipe_local.sagemaker.algorithms.data import (
+    NATIVE_MIN_LINES,
+    read_libsvm_bytes_natively,
+    read_libsvm_file_natively,
+)
 from sagepipe_local.sagemaker.algorithms.xgboost_algorithm import MODEL_FILE_NAME, XGBoostAlgorithm
 
 HYPERPARAMETERS = {
@@ -109,3 +117,35 @@ def test_libsvm_payloads_score_as_the_same_rows_in_csv(tmp_path: Path, rows: int
     from_csv = predictor.predict(_as_csv(payload, 5).encode(), "text/csv")
     assert from_libsvm.shape == (rows,)
     np.testing.assert_array_equal(from_libsvm, from_csv)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_long_plain_payload_is_read_in_place_and_scores_as_read_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    _train(tmp_path, "model", {"train": _libsvm(300, 6, seed=1)})
+    predictor = XGBoostAlgorithm("1.7-1").load(tmp_path / "model" / "model", threads=threads)
+    read_in_place: list[bool] = []
+
+    def spy(raw: bytes, nthread: int) -> object:
+        matrix = read_libsvm_bytes_natively(raw, nthread)
+        read_in_place.append(matrix is not None)
+        return matrix
+
+    monkeypatch.setattr(xgboost_algorithm, "read_libsvm_bytes_natively", spy)
+    payload = _libsvm(NATIVE_MIN_LINES + 1, 6, seed=3)
+    in_place = predictor.predict(payload.encode(), "text/libsvm")
+    # CRLF is not plain text: the payload then goes through parse_libsvm's CSR matrix.
+    line_by_line = predictor.predict(payload.replace("\n", "\r\n").encode(), "text/libsvm")
+    assert read_in_place == [True, False]
+    np.testing.assert_array_equal(in_place, line_by_line)
+
+
+def test_a_long_payload_wider_than_the_model_is_refused(tmp_path: Path) -> None:
+    _train(tmp_path, "model", {"train": _libsvm(300, 6, seed=1)})
+    predictor = XGBoostAlgorithm("1.7-1").load(tmp_path / "model" / "model", threads=2)
+    payload = _libsvm(NATIVE_MIN_LINES + 1, 6, seed=3).replace("\n", " 9:1\n")
+    with pytest.raises(PayloadError) as refused:
+        predictor.predict(payload.encode(), "text/libsvm")
+    assert refused.value.status == 400
+    assert "larger than feature size of trained model 5" in refused.value.message

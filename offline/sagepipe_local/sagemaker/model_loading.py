@@ -36,7 +36,9 @@ def primary_container(model_request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def load_predictor(model_request: dict[str, Any], s3: S3Store, work_dir: Path) -> Predictor:
+def load_predictor(
+    model_request: dict[str, Any], s3: S3Store, work_dir: Path, *, threads: int = 1
+) -> Predictor:
     container = primary_container(model_request)
     image = container.get("Image", "")
     try:
@@ -64,6 +66,6 @@ def load_predictor(model_request: dict[str, Any], s3: S3Store, work_dir: Path) -
                 f"{model_data_url} is not a readable model.tar.gz: {error}"
             ) from error
         try:
-            return algorithm.load(Path(model_dir))
+            return algorithm.load(Path(model_dir), threads=threads)
         except AlgorithmError as error:
             raise ModelLoadError(str(error)) from error

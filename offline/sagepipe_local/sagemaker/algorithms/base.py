@@ -72,7 +72,10 @@ class Algorithm(Protocol):
 
     def train(self, environment: TrainingEnvironment) -> TrainingOutcome: ...
 
-    def load(self, model_dir: Path) -> Predictor: ...
+    def load(self, model_dir: Path, *, threads: int = 1) -> Predictor:
+        """`threads`: what one prediction may use (an endpoint answers each request on
+        one; a batch transform container puts its instance's cores on each mini-batch)."""
+        ...
 
 
 def describe_value(value: Any) -> str:

@@ -187,16 +187,34 @@ def read_libsvm_file_natively(path: Path, nthread: int) -> Any | None:
     skips parse_libsvm's copies of a large channel. Every row is the one parse_libsvm
     gives. None for any other text: parse_libsvm then reads it, and names a bad line."""
     raw = path.read_bytes()
-    if (
+    if not _is_plain_labelled_libsvm(raw):
+        return None
+    return _read_natively(path, rows=_line_count(raw), nthread=nthread)
+
+
+def read_libsvm_bytes_natively(raw: bytes, nthread: int) -> Any | None:
+    """The same for a payload of at least NATIVE_MIN_LINES lines (a transform's
+    mini-batch): an xgboost.DMatrix without parse_libsvm's text and CSR copies."""
+    if raw.count(b"\n") < NATIVE_MIN_LINES or not _is_plain_labelled_libsvm(raw):
+        return None
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "payload.libsvm"
+        path.write_bytes(raw)
+        return _read_natively(path, rows=_line_count(raw), nthread=nthread)
+
+
+def _is_plain_labelled_libsvm(raw: bytes) -> bool:
+    return not (
         not raw
         or raw.translate(None, _PLAIN_LIBSVM_BYTES)
         or raw.startswith((b"\n", b" "))
         or _FIRST_TOKEN_IS_A_PAIR.match(raw)
         or _A_LATER_LINE_IS_NOT_PLAIN.search(raw)
-    ):
-        return None
-    rows = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    return _read_natively(path, rows=rows, nthread=nthread)
+    )
+
+
+def _line_count(raw: bytes) -> int:
+    return raw.count(b"\n") + (not raw.endswith(b"\n"))
 
 
 def _read_natively(path: Path, *, rows: int, nthread: int) -> Any | None:

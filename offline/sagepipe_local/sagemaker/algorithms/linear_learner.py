@@ -108,7 +108,7 @@ class LinearLearnerAlgorithm:
         (environment.model_dir / MODEL_FILE_NAME).write_text(json.dumps(document))
         return TrainingOutcome(final_metrics=metrics)
 
-    def load(self, model_dir: Path) -> LinearLearnerPredictor:
+    def load(self, model_dir: Path, *, threads: int = 1) -> LinearLearnerPredictor:
         path = model_dir / MODEL_FILE_NAME
         if not path.is_file():
             raise AlgorithmError(f"Unable to load model: {MODEL_FILE_NAME} is not in the artifact")

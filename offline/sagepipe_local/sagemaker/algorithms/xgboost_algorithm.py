@@ -35,6 +35,7 @@ from sagepipe_local.sagemaker.algorithms.data import (
     parse_csv,
     parse_libsvm,
     parse_media_type,
+    read_libsvm_bytes_natively,
     read_libsvm_file_natively,
     read_text,
     stack_rows,
@@ -130,7 +131,7 @@ class XGBoostAlgorithm:
         (environment.model_dir / MODEL_FILE_NAME).write_bytes(bytes(booster.save_raw("ubj")))
         return TrainingOutcome(final_metrics=_final_metrics(history, booster))
 
-    def load(self, model_dir: Path) -> XGBoostPredictor:
+    def load(self, model_dir: Path, *, threads: int = 1) -> XGBoostPredictor:
         files = sorted(p for p in model_dir.iterdir() if p.is_file() and not p.name.startswith("."))
         if not files:
             raise AlgorithmError("Unable to load model: the model directory is empty")
@@ -143,7 +144,7 @@ class XGBoostAlgorithm:
                 raise AlgorithmError(
                     f"Unable to load model {path.name}: {_first_line(error)}"
                 ) from error
-            booster.set_param({"nthread": 1})
+            booster.set_param({"nthread": threads})
             boosters.append(booster)
         if len(boosters) > 1:
             # The real server does the same, which is why the tarball must hold one file.
@@ -152,7 +153,7 @@ class XGBoostAlgorithm:
                 len(boosters),
                 ", ".join(p.name for p in files),
             )
-        return XGBoostPredictor(boosters)
+        return XGBoostPredictor(boosters, threads)
 
 
 class XGBoostPredictor:
@@ -160,27 +161,22 @@ class XGBoostPredictor:
 
     output_types: tuple[str, ...] = ("text/csv", "application/json", "application/jsonlines")
 
-    def __init__(self, boosters: list[Any]) -> None:
+    def __init__(self, boosters: list[Any], threads: int = 1) -> None:
         self._boosters = boosters
+        self._threads = threads
         self._num_features = max(int(b.num_features()) for b in boosters)
         # Booster.predict is not thread-safe for every booster type; requests are small.
         self._lock = threading.Lock()
 
     def predict(self, body: bytes, content_type: str) -> FloatArray:
         media = parse_media_type(content_type, CSV)
-        try:
-            text = body.decode("utf-8").strip()
-        except UnicodeDecodeError as error:
-            raise PayloadError(415, f"the payload is not UTF-8 text: {error}") from error
-        if media.mime == CSV:
-            features = self._csv_features(text)
-        elif media.mime == LIBSVM:
-            features = self._libsvm_features(text)
-        elif media.mime in _UNSUPPORTED_OFFLINE:
-            raise PayloadError(415, f"{media.mime} is not supported by the offline emulator")
-        else:
-            raise PayloadError(415, f"Content type {media.mime} is not supported by this algorithm")
-        matrix = xgb.DMatrix(features.astype(np.float32), missing=np.nan, nthread=1)
+        matrix = self._native_libsvm_matrix(body) if media.mime == LIBSVM else None
+        if matrix is None:
+            matrix = xgb.DMatrix(
+                self._features(body, media.mime).astype(np.float32),
+                missing=np.nan,
+                nthread=self._threads,
+            )
         try:
             with self._lock:
                 predictions = [
@@ -192,6 +188,27 @@ class XGBoostPredictor:
             ) from error
         averaged: FloatArray = np.mean(np.stack(predictions), axis=0).astype(np.float64)
         return averaged
+
+    def _features(self, body: bytes, mime: str) -> Any:
+        try:
+            text = body.decode("utf-8").strip()
+        except UnicodeDecodeError as error:
+            raise PayloadError(415, f"the payload is not UTF-8 text: {error}") from error
+        if mime == CSV:
+            return self._csv_features(text)
+        if mime == LIBSVM:
+            return self._libsvm_features(text)
+        if mime in _UNSUPPORTED_OFFLINE:
+            raise PayloadError(415, f"{mime} is not supported by the offline emulator")
+        raise PayloadError(415, f"Content type {mime} is not supported by this algorithm")
+
+    def _native_libsvm_matrix(self, body: bytes) -> Any | None:
+        """A large plain payload as XGBoost reads it; None leaves it to the checks of
+        `_libsvm_features` (which also refuse a payload wider than the model)."""
+        matrix = read_libsvm_bytes_natively(body, self._threads)
+        if matrix is None or matrix.num_col() > self._num_features:
+            return None
+        return matrix
 
     def _csv_features(self, text: str) -> FloatArray:
         try:

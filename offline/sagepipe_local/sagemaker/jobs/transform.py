@@ -7,9 +7,11 @@ record (SplitType Line), in order.
 from __future__ import annotations
 
 import gzip
+import os
 from typing import Any
 
 from sagepipe_local.sagemaker.algorithms.base import PayloadError, Predictor
+from sagepipe_local.sagemaker.algorithms.xgboost_hyperparameters import MAX_THREADS
 from sagepipe_local.sagemaker.context import EmulatorContext
 from sagepipe_local.sagemaker.errors import validation_exception
 from sagepipe_local.sagemaker.inference import encode_predictions
@@ -25,6 +27,9 @@ from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location
 from sagepipe_local.sagemaker.state import JobRecord, now
 
 DEFAULT_MAX_PAYLOAD_MB = 6
+# Each mini-batch gets the container's cores, capped as training's are (the whole stack
+# shares one machine); an endpoint's requests get one each.
+BATCH_THREADS = max(1, min(MAX_THREADS, os.cpu_count() or 1))
 _DESCRIBED_REQUEST_FIELDS = (
     "ModelName",
     "MaxConcurrentTransforms",
@@ -105,7 +110,12 @@ class TransformJobKind(JobKind):
 
     def _load_model(self, job: JobRun) -> Predictor:
         try:
-            return load_predictor(job.inputs["model_request"], job.context.s3, job.context.work_dir)
+            return load_predictor(
+                job.inputs["model_request"],
+                job.context.s3,
+                job.context.work_dir,
+                threads=BATCH_THREADS,
+            )
         except ModelLoadError as error:
             raise JobFailedError(f"ClientError: {error}") from error
 

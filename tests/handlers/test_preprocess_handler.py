@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ pytest.importorskip("sagepipe.preprocess")
 from sagepipe.contract import FeatureContract
 from sagepipe.errors import ConfigError, InputDataError, TransientError
 from sagepipe.layout import split_s3_uri
-from sagepipe.steps.prepare import SINGLE_GET_MAX_BYTES
+from sagepipe.steps.prepare import MULTIPART_THRESHOLD_BYTES
 
 from .conftest import (
     BUCKET,
@@ -222,7 +224,7 @@ def test_object_gone_is_input_data_error(
 
 
 @pytest.mark.parametrize(
-    "size", [2048, SINGLE_GET_MAX_BYTES], ids=["one-get-object", "transfer-manager"]
+    "size", [2048, MULTIPART_THRESHOLD_BYTES], ids=["one-get-object", "transfer-manager"]
 )
 def test_the_run_reads_the_object_version_that_started_it(
     load_handler: HandlerLoader, s3: Any, lambda_context: FakeLambdaContext, size: int
@@ -243,7 +245,7 @@ def test_the_run_reads_the_object_version_that_started_it(
     assert sum(result["rows"][split] for split in ("train", "validation", "test")) == ROWS
     # Objects under the multipart threshold come in one GetObject; larger ones through
     # s3transfer, which looks at the object first.
-    assert bool(heads) == (size >= SINGLE_GET_MAX_BYTES)
+    assert bool(heads) == (size >= MULTIPART_THRESHOLD_BYTES)
 
 
 def test_object_version_gone_is_input_data_error(
@@ -271,3 +273,40 @@ def test_throttled_channel_upload_is_transient(
     handler.s3().meta.events.register("before-call.s3.PutObject", slow_down)
     with pytest.raises(TransientError, match="SlowDown"):
         handler.lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+
+@pytest.mark.parametrize("threshold", [MULTIPART_THRESHOLD_BYTES, 0], ids=["put", "s3transfer"])
+def test_each_file_is_uploaded_once_with_the_bytes_written(
+    load_handler: HandlerLoader,
+    s3: Any,
+    lambda_context: FakeLambdaContext,
+    *,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    threshold: int,
+) -> None:
+    import sagepipe.steps.prepare as prepare_step
+
+    monkeypatch.setattr(prepare_step, "MULTIPART_THRESHOLD_BYTES", threshold)
+    _upload(s3, _csv(), {"target": "price", "drop_columns": ["id"]})
+    handler = load_handler("preprocess")
+    puts: list[str] = []
+    handler.s3().meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: puts.append(params["Key"])
+    )
+    kept = tmp_path / "kept"
+    original_preprocess = prepare_step.preprocess_file
+
+    def preprocess_and_keep(*args: Any, **kwargs: Any) -> Any:
+        result = original_preprocess(*args, **kwargs)
+        shutil.copytree(kwargs["out_dir"], kept)
+        return result
+
+    monkeypatch.setattr(prepare_step, "preprocess_file", preprocess_and_keep)
+
+    handler.lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+    assert sorted(puts) == sorted(_keys(s3, RUN_ROOT))
+    for key in puts:
+        written = (kept / key.removeprefix(RUN_ROOT)).read_bytes()
+        assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == written

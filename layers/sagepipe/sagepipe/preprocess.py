@@ -13,7 +13,7 @@ import heapq
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -181,8 +181,13 @@ def preprocess_file(
     config: PipelineConfig,
     settings: PreprocessSettings,
     out_dir: Path,
+    on_written: Callable[[str], None] | None = None,
 ) -> PreparedRun:
     """Read `source` (.csv or .csv.gz), write the channels under `out_dir`.
+
+    `on_written` gets each file's path relative to `out_dir` once the file is complete
+    (channels, then schema, then profile), so that its upload can overlap the writing
+    of the rest.
 
     Raises InputDataError for unusable data and ConfigError when the config names a
     column the file does not have.
@@ -230,6 +235,7 @@ def preprocess_file(
 
     files = channel_paths(config.algorithm, with_validation=split.validation.size > 0)
     out_dir.mkdir(parents=True, exist_ok=True)
+    done = on_written or (lambda relative: None)
     written = _write_channels(
         out_dir,
         files,
@@ -237,8 +243,10 @@ def preprocess_file(
         target=target,
         split=split,
         style=channel_format.style,
+        on_written=done,
     )
     (out_dir / files["schema"]).write_text(contract.to_json(), encoding="utf-8")
+    done(files["schema"])
     finished = time.perf_counter()
 
     rows = {
@@ -270,6 +278,7 @@ def preprocess_file(
         },
     }
     (out_dir / files["profile"]).write_text(json.dumps(profile, indent=2), encoding="utf-8")
+    done(files["profile"])
     return PreparedRun(contract=contract, rows=rows, files=files, profile=profile)
 
 
@@ -636,34 +645,26 @@ def _write_channels(
     target: NDArray[np.float64],
     split: _Split,
     style: ChannelStyle,
+    on_written: Callable[[str], None],
 ) -> dict[str, int]:
     labels = encode_numbers(target)
-    written = {
-        "train": write_channel(
-            out_dir / files["train"],
-            rows=split.train,
-            columns=columns,
-            labels=labels,
-            style=style,
-            full_width=True,
-        )
-    }
+    channels: list[tuple[str, RowIndex, bool]] = [("train", split.train, True)]
     if "validation" in files:
-        written["validation"] = write_channel(
-            out_dir / files["validation"],
-            rows=split.validation,
+        channels.append(("validation", split.validation, True))
+    channels.append(("test_features", split.test, False))
+    written = {}
+    for name, rows, labelled in channels:
+        written[name] = write_channel(
+            out_dir / files[name],
+            rows=rows,
             columns=columns,
-            labels=labels,
+            labels=labels if labelled else None,
             style=style,
+            full_width=name == "train",
         )
-    written["test_features"] = write_channel(
-        out_dir / files["test_features"],
-        rows=split.test,
-        columns=columns,
-        labels=None,
-        style=style,
-    )
+        on_written(files[name])
     written["test_labels"] = write_numbers(
         out_dir / files["test_labels"], rows=split.test, numbers=labels
     )
+    on_written(files["test_labels"])
     return written

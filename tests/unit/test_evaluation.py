@@ -77,6 +77,12 @@ def test_parse_numbers_one_per_line() -> None:
     assert values.dtype == np.float64
 
 
+def test_parse_numbers_reads_lines_without_blanks_as_with_them() -> None:
+    plain = "1.5\n-2\n  4.25  \nnan\n"  # every line a number: the one-pass path
+    with_blank = plain.replace("\n", "\n\n", 1)  # a blank line: line by line
+    np.testing.assert_array_equal(parse_numbers(plain, "out"), parse_numbers(with_blank, "out"))
+
+
 def test_parse_numbers_json_and_csv_lines() -> None:
     assert parse_numbers('{"score": 0.5}\n{"score":-1.25}\n', "out").tolist() == [0.5, -1.25]
     assert parse_numbers("7.5,extra\n", "out").tolist() == [7.5]

@@ -87,8 +87,9 @@ def _download(s3: S3Client, run: RunInput, local: Path, source_name: str) -> Non
 
 
 class _Uploads:
-    """Each finished file is uploaded, in order on one background thread, while the rest is written
-    (at 50,000 rows the train channel's upload so overlaps the test channel's writing).
+    """Each finished file is uploaded, in order on one background thread, while the rest
+    is written (at 50,000 rows the train channel's upload overlaps the test channel's
+    writing).
 
     Leaving the block waits for every upload started, so none outlives the files.
     """

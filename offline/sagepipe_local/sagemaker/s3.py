@@ -60,7 +60,7 @@ class S3Store:
             "s3",
             endpoint_url=endpoint_url,
             config=Config(
-                s3={"addressing_style": "path"},
+                s3={"addressing_style": "path", "payload_signing_enabled": False},
                 retries={"mode": "standard", "max_attempts": 3},
                 connect_timeout=5,
                 read_timeout=60,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +312,57 @@ def test_each_file_is_uploaded_once_with_the_bytes_written(
     for key in puts:
         written = (kept / key.removeprefix(RUN_ROOT)).read_bytes()
         assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == written
+
+
+def _track_overlap(monkeypatch: pytest.MonkeyPatch, client: Any, method: str) -> list[int]:
+    """Wraps client.<method>; the list holds how many calls ran at once, at most."""
+    lock, active, most = threading.Lock(), [0], [0]
+    original = getattr(client, method)
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.02)  # widens each call so that overlapping ones would be seen
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(client, method, tracked)
+    return most
+
+
+def test_small_files_upload_side_by_side(
+    load_handler: HandlerLoader,
+    s3: Any,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _upload(s3, _csv(), {"target": "price", "drop_columns": ["id"]})
+    handler = load_handler("preprocess")
+    most = _track_overlap(monkeypatch, handler.s3(), "put_object")
+
+    handler.lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+    assert most[0] > 1
+
+
+def test_multipart_uploads_go_one_at_a_time(
+    load_handler: HandlerLoader,
+    s3: Any,
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sagepipe.steps.prepare as prepare_step
+
+    monkeypatch.setattr(prepare_step, "MULTIPART_THRESHOLD_BYTES", 0)
+    _upload(s3, _csv(), {"target": "price", "drop_columns": ["id"]})
+    handler = load_handler("preprocess")
+    most = _track_overlap(monkeypatch, handler.s3(), "upload_file")
+
+    handler.lambda_handler(load_event("sfn_preprocess.json"), lambda_context)
+
+    assert most[0] == 1
+    assert len(_keys(s3, RUN_ROOT)) == 6

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,18 +87,26 @@ def _download(s3: S3Client, run: RunInput, local: Path, source_name: str) -> Non
         raise
 
 
+# Files upload side by side: the small ones (validation, test, schema, profile) need not
+# queue behind the train channel's upload (at 50,000 rows the function's part of a run
+# went from 85-94 to 73-75 ms offline, medians of 12, with 4 rather than 1). Multipart
+# uploads still go one at a time: s3transfer buffers up to 10 parts of 8 MiB for each,
+# and the function's memory setting was measured with one.
+UPLOAD_THREADS = 4
+
+
 class _Uploads:
-    """Each finished file is uploaded, in order on one background thread, while the rest
-    is written (at 50,000 rows the train channel's upload overlaps the test channel's
-    writing).
+    """Each finished file starts uploading while the rest is written (at 50,000 rows the
+    train channel's upload overlaps the test channel's writing).
 
     Leaving the block waits for every upload started, so none outlives the files.
     """
 
     def __init__(self, s3: S3Client, bucket: str, root: str, out_dir: Path) -> None:
         self._s3, self._bucket, self._root, self._out_dir = s3, bucket, root, out_dir
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
+        self._pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload")
         self._pending: list[Future[None]] = []
+        self._multipart = threading.Lock()
 
     def __enter__(self) -> _Uploads:
         return self
@@ -119,7 +128,8 @@ class _Uploads:
     def _upload(self, relative: str) -> None:
         path, key = self._out_dir / relative, f"{self._root}{relative}"
         if path.stat().st_size >= MULTIPART_THRESHOLD_BYTES:
-            self._s3.upload_file(str(path), self._bucket, key)  # in parts, in parallel
+            with self._multipart:
+                self._s3.upload_file(str(path), self._bucket, key)  # in parts, in parallel
             return
         with path.open("rb") as body:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)

@@ -21,6 +21,7 @@ from sagepipe_local.api_gateway import ApiGateway, ApiServer, lambda_invoker
 from sagepipe_local.deployer import ApiRoute, Deployment, TemplateDeployer
 from sagepipe_local.lambda_runtime import LambdaRuntime
 from sagepipe_local.moto_hooks import MotoHooks, reset_moto
+from sagepipe_local.moto_s3 import MotoS3Store
 from sagepipe_local.sagemaker import SageMakerEmulator
 from sagepipe_local.sagemaker.app import DEFAULT_PHASE_DELAY_SECONDS
 from sagepipe_local.server import LOOPBACK, AwsEndpoint
@@ -334,6 +335,7 @@ class LocalStack:
             state_dir=None if state_dir is None else state_dir / "sagemaker",
             work_dir=work_dir / "sagemaker",
             phase_delay_seconds=self._sagemaker_phase_seconds,
+            s3=MotoS3Store(local_aws.ACCOUNT_ID),
         )
         self._cleanup.callback(emulator.shutdown)
         endpoint.dispatcher.add(emulator)

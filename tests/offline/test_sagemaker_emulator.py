@@ -24,6 +24,8 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import Client
 
+from sagepipe_local.local_aws import ACCOUNT_ID
+from sagepipe_local.moto_s3 import MotoS3Store
 from sagepipe_local.sagemaker import SageMakerEmulator
 
 REGION = "us-east-1"
@@ -131,13 +133,18 @@ def s3_url(aws_environment: None) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(s3_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+# The emulator reaches S3 through boto3 by default; the offline stack gives it moto's
+# backend in process (the moto server here runs in this process too).
+@pytest.fixture(scope="module", params=["boto3", "in-process"])
+def stack(
+    s3_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     emulator = SageMakerEmulator(
         s3_url,
         REGION,
         work_dir=tmp_path_factory.mktemp("emulator-work"),
         phase_delay_seconds=PHASE_DELAY,
+        s3=MotoS3Store(ACCOUNT_ID) if request.param == "in-process" else None,
     )
     server, thread = _serve(emulator)
     url = f"http://127.0.0.1:{server.server_port}"

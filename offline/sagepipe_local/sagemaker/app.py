@@ -19,7 +19,7 @@ from sagepipe_local.sagemaker.errors import ApiError, internal_failure, unknown_
 from sagepipe_local.sagemaker.jobs import JobManager, job_kinds
 from sagepipe_local.sagemaker.models import ModelService
 from sagepipe_local.sagemaker.naming import ArnFactory
-from sagepipe_local.sagemaker.s3 import S3Store
+from sagepipe_local.sagemaker.s3 import ObjectStore, S3Store
 from sagepipe_local.sagemaker.state import Registry
 from sagepipe_local.sagemaker.validation import validate_request
 
@@ -45,7 +45,11 @@ class SageMakerEmulator:
         work_dir: Path | None = None,
         *,
         phase_delay_seconds: float = DEFAULT_PHASE_DELAY_SECONDS,
+        s3: ObjectStore | None = None,
     ) -> None:
+        """`s3`: how the emulator itself reaches S3 (staging jobs' inputs and outputs,
+        loading endpoints' models); boto3 at `s3_endpoint_url` by default. Containers
+        always use `s3_endpoint_url`."""
         self._owned_work_dir = work_dir is None
         resolved_work_dir = (
             Path(tempfile.mkdtemp(prefix="sagemaker-emulator-")) if work_dir is None else work_dir
@@ -55,7 +59,7 @@ class SageMakerEmulator:
         self._context = EmulatorContext(
             region=region,
             arns=ArnFactory(region),
-            s3=S3Store(s3_endpoint_url, region),
+            s3=S3Store(s3_endpoint_url, region) if s3 is None else s3,
             registry=registry,
             work_dir=resolved_work_dir,
             phase_delay_seconds=phase_delay_seconds,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sagepipe_local.sagemaker.naming import ArnFactory
-from sagepipe_local.sagemaker.s3 import S3Store
+from sagepipe_local.sagemaker.s3 import ObjectStore
 from sagepipe_local.sagemaker.state import Registry
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class BackgroundWork:
 class EmulatorContext:
     region: str
     arns: ArnFactory
-    s3: S3Store
+    s3: ObjectStore
     registry: Registry
     work_dir: Path
     phase_delay_seconds: float

@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sagepipe_local.sagemaker.algorithms import resolve_algorithm
-from sagepipe_local.sagemaker.algorithms.base import AlgorithmError, Predictor, UserError
-from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location, S3Store
+from sagepipe_local.sagemaker.algorithms.base import (
+    Algorithm,
+    AlgorithmError,
+    Predictor,
+    UserError,
+)
+from sagepipe_local.sagemaker.s3 import ObjectStore, S3AccessError, S3Location
 
 
 class ModelLoadError(Exception):
@@ -37,25 +42,35 @@ def primary_container(model_request: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_predictor(
-    model_request: dict[str, Any], s3: S3Store, work_dir: Path, *, threads: int = 1
+    model_request: dict[str, Any], s3: ObjectStore, work_dir: Path, *, threads: int = 1
 ) -> Predictor:
+    archive = read_model_archive(model_request, s3)
+    return predictor_from_archive(model_request, archive, work_dir, threads=threads)
+
+
+def read_model_archive(model_request: dict[str, Any], s3: ObjectStore) -> bytes:
+    """The model.tar.gz bytes of a CreateModel record (its image checked first)."""
     container = primary_container(model_request)
-    image = container.get("Image", "")
-    try:
-        algorithm = resolve_algorithm(image)
-    except UserError as error:
-        raise ModelLoadError(str(error)) from error
+    _algorithm_of(container)
     model_data_url = container.get("ModelDataUrl")
     if not model_data_url:
         raise ModelLoadError(f"The model {model_request.get('ModelName')} has no ModelDataUrl")
     try:
-        archive = s3.read(S3Location.parse(model_data_url))
+        return s3.read(S3Location.parse(model_data_url))
     except S3AccessError as error:
         raise ModelLoadError(
             str(error), transient=error.transient, missing=error.missing
         ) from error
     except ValueError as error:
         raise ModelLoadError(str(error)) from error
+
+
+def predictor_from_archive(
+    model_request: dict[str, Any], archive: bytes, work_dir: Path, *, threads: int = 1
+) -> Predictor:
+    """The model served from its model.tar.gz bytes, as the image's algorithm loads it."""
+    container = primary_container(model_request)
+    algorithm = _algorithm_of(container)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="model-", dir=work_dir) as model_dir:
         try:
@@ -63,9 +78,16 @@ def load_predictor(
                 tar.extractall(model_dir, filter="data")
         except (tarfile.TarError, OSError) as error:
             raise ModelLoadError(
-                f"{model_data_url} is not a readable model.tar.gz: {error}"
+                f"{container.get('ModelDataUrl')} is not a readable model.tar.gz: {error}"
             ) from error
         try:
             return algorithm.load(Path(model_dir), threads=threads)
         except AlgorithmError as error:
             raise ModelLoadError(str(error)) from error
+
+
+def _algorithm_of(container: dict[str, Any]) -> Algorithm:
+    try:
+        return resolve_algorithm(container.get("Image", ""))
+    except UserError as error:
+        raise ModelLoadError(str(error)) from error

@@ -1,10 +1,12 @@
-"""S3 access for jobs and endpoints, through boto3 at the offline S3 endpoint."""
+"""S3 access for jobs and endpoints: through boto3 at the offline S3 endpoint, or any
+other ObjectStore (the offline stack passes one that reads its S3 in process)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import boto3
 from botocore.config import Config
@@ -47,7 +49,23 @@ class S3Location:
         return S3Location(self.bucket, key)
 
 
+class ObjectStore(Protocol):
+    """What jobs and endpoints do with S3. Errors are S3AccessError."""
+
+    def list_objects(self, prefix: S3Location) -> list[S3Location]:
+        """Every object whose key starts with the prefix (S3Prefix semantics), sorted."""
+        ...
+
+    def read(self, location: S3Location) -> bytes: ...
+
+    def download(self, location: S3Location, path: Path) -> None: ...
+
+    def write(self, location: S3Location, data: bytes, content_type: str) -> None: ...
+
+
 class S3Store:
+    """An ObjectStore through boto3 (a container process reaches S3 this way)."""
+
     def __init__(self, endpoint_url: str, region: str) -> None:
         session = boto3.session.Session(region_name=region)
         if session.get_credentials() is None:

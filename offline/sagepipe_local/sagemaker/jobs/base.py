@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from sagepipe_local.sagemaker.context import EmulatorContext
 from sagepipe_local.sagemaker.errors import resource_in_use, validation_exception
 from sagepipe_local.sagemaker.protocol import Operation
-from sagepipe_local.sagemaker.s3 import S3Location, S3Store
+from sagepipe_local.sagemaker.s3 import ObjectStore, S3Location
 from sagepipe_local.sagemaker.state import JobRecord, StatusTransition, now
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class JobResources(Protocol):
     """What a job's work may use besides its request: S3 and a work directory."""
 
     @property
-    def s3(self) -> S3Store: ...
+    def s3(self) -> ObjectStore: ...
 
     @property
     def work_dir(self) -> Path: ...
@@ -147,8 +147,10 @@ class JobKind(ABC):
         del request, context
 
     def prepare(self, job: RunningJob) -> dict[str, Any]:
-        """What `run` needs from the emulator's registry, read when the job starts (a
-        container sees only its request and S3); nothing by default."""
+        """What `run` needs, made ready here when the job starts: records from the
+        emulator's registry, inputs staged from S3 into the job's scratch directory (as
+        SageMaker downloads a container's inputs before starting it); nothing by
+        default."""
         del job
         return {}
 
@@ -158,6 +160,12 @@ class JobKind(ABC):
 
         Raise JobFailedError to fail; JobStoppedError comes from `job.check_stop()`.
         """
+
+    def finish(self, job: RunningJob, results: dict[str, Any]) -> dict[str, Any]:
+        """After `run`, here: what the platform does once the container is done (upload
+        its outputs); returns the results to keep. `results` as they are by default."""
+        del job
+        return results
 
     @abstractmethod
     def describe(self, record: JobRecord) -> dict[str, Any]:
@@ -327,6 +335,7 @@ class JobManager:
                 results = self._containers.run(kind.kind, job)
             else:
                 results = kind.run(job)
+            results = kind.finish(job, results)
         except JobStoppedError as stopped:
             self._stopped(kind, job.name, stopped.cause)
         except JobFailedError as failed:

@@ -1,4 +1,8 @@
-"""CreateTrainingJob: download channels, run the built-in algorithm, upload model.tar.gz."""
+"""CreateTrainingJob: download channels, run the built-in algorithm, upload model.tar.gz.
+
+The downloads and the upload happen here, in the emulator (as SageMaker's platform does
+them around the algorithm's container); only the algorithm runs in the container.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from sagepipe_local.sagemaker.algorithms import resolve_algorithm
 from sagepipe_local.sagemaker.algorithms.base import (
+    Algorithm,
     AlgorithmError,
     ChannelData,
     TrainingEnvironment,
@@ -22,6 +27,7 @@ from sagepipe_local.sagemaker.jobs.base import (
     JobFailedError,
     JobKind,
     JobRun,
+    RunningJob,
     location_or_fail,
     scratch_path,
 )
@@ -86,22 +92,33 @@ class TrainingJobKind(JobKind):
             description["FinalMetricDataList"] = metrics
         return description
 
-    def run(self, job: JobRun) -> dict[str, Any]:
-        request = job.request
+    def prepare(self, job: RunningJob) -> dict[str, Any]:
+        """Here, as SageMaker's platform does before the algorithm's container starts:
+        check the image, then download every channel into the job's input directory."""
         job.enter_phase("Starting", "Preparing the instances for training")
-        try:
-            algorithm = resolve_algorithm(request["AlgorithmSpecification"]["TrainingImage"])
-        except UserError as error:
-            raise JobFailedError(f"ClientError: {error}") from error
+        self._algorithm(job)
         job.update(started=now())
         job.enter_phase("Downloading", "Downloading input data")
         channels = self._download_channels(job)
+        return {"channels": [_channel_json(channel) for channel in channels]}
+
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """In the container: train on the downloaded channels, save into the model dir."""
+        algorithm = self._algorithm(job)
+        channels = {
+            channel["name"]: ChannelData(
+                name=channel["name"],
+                content_type=channel["content_type"],
+                files=[Path(file) for file in channel["files"]],
+                gzipped=channel["gzipped"],
+            )
+            for channel in job.inputs["channels"]
+        }
         job.enter_phase("Training", "Training image download completed. Training in progress.")
-        model_dir = scratch_path(job, "model")
         environment = TrainingEnvironment(
-            hyperparameters=request.get("HyperParameters", {}),
+            hyperparameters=job.request.get("HyperParameters", {}),
             channels=channels,
-            model_dir=model_dir,
+            model_dir=scratch_path(job, "model"),
             log=job.log,
             check_stop=job.check_stop,
         )
@@ -111,30 +128,39 @@ class TrainingJobKind(JobKind):
             raise JobFailedError(f"ClientError: {error}") from error
         except AlgorithmError as error:
             raise JobFailedError(f"AlgorithmError: {error}") from error
+        finite = {k: v for k, v in outcome.final_metrics.items() if math.isfinite(v)}
+        # JSON has no NaN; SageMaker drops unparsable values too.
+        return {"final_metrics": finite}
+
+    def finish(self, job: RunningJob, results: dict[str, Any]) -> dict[str, Any]:
+        """Here again, as the platform does after the container exits: upload the model."""
         job.enter_phase("Uploading", "Uploading generated training model")
-        artifact = self._upload_model(job, model_dir)
+        artifact = self._upload_model(job, job.scratch / "model")
         job.log.info("Model artifact: %s", artifact.uri)
         moment = now()
         metrics = [
             {"MetricName": name, "Value": value, "Timestamp": moment}
-            for name, value in sorted(outcome.final_metrics.items())
-            if math.isfinite(value)  # JSON has no NaN; SageMaker drops unparsable values too
+            for name, value in sorted(results["final_metrics"].items())
         ]
         return {"S3ModelArtifacts": artifact.uri, "FinalMetricDataList": metrics}
 
-    def _download_channels(self, job: JobRun) -> dict[str, ChannelData]:
+    @staticmethod
+    def _algorithm(job: JobRun) -> Algorithm:
+        try:
+            return resolve_algorithm(job.request["AlgorithmSpecification"]["TrainingImage"])
+        except UserError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+
+    def _download_channels(self, job: RunningJob) -> list[ChannelData]:
         """Every channel at once, as SageMaker downloads them before training starts."""
         configs = job.request.get("InputDataConfig", [])
         if not configs:
-            return {}
+            return []
         with ThreadPoolExecutor(len(configs), thread_name_prefix=f"{job.name}-download") as pool:
             downloads = [pool.submit(self._download_channel, job, config) for config in configs]
-            return {
-                config["ChannelName"]: download.result()
-                for config, download in zip(configs, downloads, strict=True)
-            }
+            return [download.result() for download in downloads]
 
-    def _download_channel(self, job: JobRun, channel: dict[str, Any]) -> ChannelData:
+    def _download_channel(self, job: RunningJob, channel: dict[str, Any]) -> ChannelData:
         name = channel["ChannelName"]
         source = channel.get("DataSource", {}).get("S3DataSource")
         if source is None:
@@ -173,7 +199,7 @@ class TrainingJobKind(JobKind):
             gzipped=channel.get("CompressionType", "None") == "Gzip",
         )
 
-    def _upload_model(self, job: JobRun, model_dir: Path) -> S3Location:
+    def _upload_model(self, job: RunningJob, model_dir: Path) -> S3Location:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=MODEL_GZIP_LEVEL) as tar:
             for path in sorted(model_dir.iterdir()):
@@ -187,3 +213,12 @@ class TrainingJobKind(JobKind):
                 f"ClientError: could not upload the model artifact: {error}"
             ) from error
         return artifact
+
+
+def _channel_json(channel: ChannelData) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "content_type": channel.content_type,
+        "files": [str(file) for file in channel.files],
+        "gzipped": channel.gzipped,
+    }

@@ -1,13 +1,16 @@
 """CreateTransformJob: score every object under the input prefix with a model.
 
 Each input object `<name>` becomes `<output path>/<name>.out`, one output line per input
-record (SplitType Line), in order.
+record (SplitType Line), in order. The model and the inputs are read, and the outputs
+written, here in the emulator (as SageMaker's platform does around the model's
+container); only the scoring runs in the container.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+from pathlib import Path
 from typing import Any
 
 from sagepipe_local.sagemaker.algorithms.base import PayloadError, Predictor
@@ -21,8 +24,13 @@ from sagepipe_local.sagemaker.jobs.base import (
     JobRun,
     RunningJob,
     location_or_fail,
+    scratch_path,
 )
-from sagepipe_local.sagemaker.model_loading import ModelLoadError, load_predictor
+from sagepipe_local.sagemaker.model_loading import (
+    ModelLoadError,
+    predictor_from_archive,
+    read_model_archive,
+)
 from sagepipe_local.sagemaker.s3 import S3AccessError, S3Location
 from sagepipe_local.sagemaker.state import JobRecord, now
 
@@ -75,67 +83,100 @@ class TransformJobKind(JobKind):
         return description
 
     def prepare(self, job: RunningJob) -> dict[str, Any]:
+        """Here, as SageMaker's platform does before the model's container starts: the
+        model's record and artifact, and every input object staged in the job's scratch
+        directory, with the output URI each one's result goes to."""
         registry = job.context.registry
         with registry.lock:
             model = registry.models.get(job.request["ModelName"])
             model_request = dict(model.request) if model is not None else None
         if model_request is None:
             raise JobFailedError(f"ClientError: the model {job.request['ModelName']} was deleted")
-        return {"model_request": model_request}
-
-    def run(self, job: JobRun) -> dict[str, Any]:
-        request = job.request
         job.enter_phase("Starting", "Starting the transform instances")
         job.update(started=now())
-        predictor = self._load_model(job)
-        source = request["TransformInput"]["DataSource"]["S3DataSource"]
+        try:
+            archive = read_model_archive(model_request, job.context.s3)
+        except ModelLoadError as error:
+            raise JobFailedError(f"ClientError: {error}") from error
+        model_archive = scratch_path(job, "model") / "model.tar.gz"
+        model_archive.write_bytes(archive)
+        source = job.request["TransformInput"]["DataSource"]["S3DataSource"]
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise JobFailedError(
                 f"ClientError: S3DataType {source['S3DataType']} is not supported by the offline "
                 "emulator; use S3Prefix"
             )
         prefix = location_or_fail(source["S3Uri"])
-        output = location_or_fail(request["TransformOutput"]["S3OutputPath"])
+        output = location_or_fail(job.request["TransformOutput"]["S3OutputPath"])
         try:
-            objects = job.context.s3.list_objects(prefix)
+            locations = job.context.s3.list_objects(prefix)
         except S3AccessError as error:
             raise JobFailedError(f"ClientError: {error}") from error
-        if not objects:
+        if not locations:
             raise JobFailedError(f"ClientError: No S3 objects found under S3 URL {prefix.uri}")
-        for location in objects:
+        objects = []
+        for index, location in enumerate(locations):
             job.check_stop()
-            self._transform_object(job, predictor, prefix, location, output)
-        job.enter_phase("Completing", "Transform finished")
-        return {"ObjectCount": len(objects)}
+            path = scratch_path(job, "input") / f"{index:05d}"
+            try:
+                job.context.s3.download(location, path)
+            except S3AccessError as error:
+                raise JobFailedError(f"ClientError: {error}") from error
+            target = output.child(_relative_name(prefix, location) + ".out")
+            objects.append({"uri": location.uri, "path": str(path), "output_uri": target.uri})
+        return {
+            "model_request": model_request,
+            "model_archive": str(model_archive),
+            "objects": objects,
+        }
 
-    def _load_model(self, job: JobRun) -> Predictor:
+    def run(self, job: JobRun) -> dict[str, Any]:
+        """In the container: score each staged object into a file of its own."""
         try:
-            return load_predictor(
+            predictor = predictor_from_archive(
                 job.inputs["model_request"],
-                job.context.s3,
+                Path(job.inputs["model_archive"]).read_bytes(),
                 job.context.work_dir,
                 threads=BATCH_THREADS,
             )
         except ModelLoadError as error:
             raise JobFailedError(f"ClientError: {error}") from error
+        outputs = []
+        for index, staged in enumerate(job.inputs["objects"]):
+            job.check_stop()
+            result = scratch_path(job, "output") / f"{index:05d}.out"
+            location = S3Location.parse(staged["uri"])
+            result.write_bytes(self._transform(job, predictor, location, Path(staged["path"])))
+            outputs.append(
+                {"uri": staged["uri"], "path": str(result), "output_uri": staged["output_uri"]}
+            )
+        return {"outputs": outputs}
 
-    def _transform_object(
-        self,
-        job: JobRun,
-        predictor: Predictor,
-        prefix: S3Location,
-        location: S3Location,
-        output: S3Location,
-    ) -> None:
+    def finish(self, job: RunningJob, results: dict[str, Any]) -> dict[str, Any]:
+        """Here again: each object's result goes to its output URI."""
+        accept = job.request["TransformOutput"].get("Accept")
+        for output in results["outputs"]:
+            job.check_stop()
+            target = S3Location.parse(output["output_uri"])
+            try:
+                job.context.s3.write(
+                    target, Path(output["path"]).read_bytes(), accept or "text/csv"
+                )
+            except S3AccessError as error:
+                raise JobFailedError(f"ClientError: {error}") from error
+            job.log.info("%s -> %s", output["uri"], target.uri)
+        job.enter_phase("Completing", "Transform finished")
+        return {"ObjectCount": len(results["outputs"])}
+
+    def _transform(
+        self, job: JobRun, predictor: Predictor, location: S3Location, path: Path
+    ) -> bytes:
         request = job.request
         transform_input = request["TransformInput"]
         content_type = transform_input.get("ContentType") or "text/csv"
         accept = request["TransformOutput"].get("Accept")
         max_payload = int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)) * 1024 * 1024
-        try:
-            data = job.context.s3.read(location)
-        except S3AccessError as error:
-            raise JobFailedError(f"ClientError: {error}") from error
+        data = path.read_bytes()
         if transform_input.get("CompressionType", "None") == "Gzip":
             data = _gunzip(data, location)
         if transform_input.get("SplitType", "None") == "Line":
@@ -160,12 +201,7 @@ class TransformJobKind(JobKind):
                     f"{location.uri}: {error.message}"
                 ) from error
             pieces.append(body)
-        target = output.child(_relative_name(prefix, location) + ".out")
-        try:
-            job.context.s3.write(target, b"".join(pieces), accept or "text/csv")
-        except S3AccessError as error:
-            raise JobFailedError(f"ClientError: {error}") from error
-        job.log.info("%s -> %s", location.uri, target.uri)
+        return b"".join(pieces)
 
 
 def _batches(records: list[bytes], max_payload: int, location: S3Location) -> list[bytes]:

@@ -13,10 +13,11 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,9 +210,10 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         plain: list[PlainCompute] = []
         warm: list[OfflineRun] = []
         # The plain compute runs in a process of its own, kept warm as the stack's workers
-        # are (not in this one, whose heap and threads hold the whole stack).
+        # are (not in this one, whose heap and threads hold the whole stack), with the
+        # allocator settings of the emulator's job containers.
         with (
-            multiprocessing.get_context("spawn").Pool(1) as plain_process,
+            _plain_compute_process() as plain_process,
             OfflineStack(source, record) as offline,
         ):
             plain_process.apply(plain_compute, (source, Path(work) / "plain-warm-up"))
@@ -257,6 +259,25 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         _part(log, label, offline_seconds, plain_seconds)
     # Negative when the endpoint served the new model before RecordLive was entered.
     _part(log, "choice states, serving seen", [r.seconds - r.accounted for r in warm], None)
+
+
+@contextlib.contextmanager
+def _plain_compute_process() -> Iterator[Any]:
+    from sagepipe_local.sagemaker.containers import ALLOCATOR_ENVIRONMENT
+
+    saved = {name: os.environ.get(name) for name in ALLOCATOR_ENVIRONMENT}
+    os.environ.update(ALLOCATOR_ENVIRONMENT)  # read by the spawned process as it starts
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(1)
+        pool.apply(os.getpid)  # started: the settings are in
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with pool:
+        yield pool
 
 
 def _part(log: logging.Logger, label: str, offline: list[float], plain: list[float] | None) -> None:

@@ -27,6 +27,7 @@ from werkzeug.test import Client
 from sagepipe_local.local_aws import ACCOUNT_ID
 from sagepipe_local.moto_s3 import MotoS3Store
 from sagepipe_local.sagemaker import SageMakerEmulator
+from sagepipe_local.sagemaker.containers import ALLOCATOR_ENVIRONMENT
 
 REGION = "us-east-1"
 BUCKET = "emulator-test"
@@ -457,6 +458,9 @@ def test_jobs_reuse_a_warm_container_and_survive_one_that_dies(stack: Stack) -> 
         "Completed"
     )
     assert _containers() == warm  # the same process ran both jobs
+    for pid in warm:  # its allocator keeps freed memory between jobs
+        environment = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+        assert {f"{k}={v}".encode() for k, v in ALLOCATOR_ENVIRONMENT.items()} <= environment
 
     start_training(stack, "dies", hyperparameters={"num_round": "100000"})
     wait_for(

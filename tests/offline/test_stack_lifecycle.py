@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,12 @@ from typing import Any
 import pytest
 
 from sagepipe_local import cli
-from sagepipe_local.stack import DEFAULT_TEMPLATE, LocalStack, StackInfo
+from sagepipe_local.stack import (
+    DEFAULT_TEMPLATE,
+    SWITCH_INTERVAL_SECONDS,
+    LocalStack,
+    StackInfo,
+)
 from sagepipe_local.template_loader import TemplateError
 
 pytestmark = pytest.mark.offline
@@ -100,8 +106,10 @@ def test_state_is_saved_periodically(offline_stack_factory: StackFactory, tmp_pa
 def test_stop_frees_ports_ends_workers_and_allows_a_restart(
     offline_stack_factory: StackFactory,
 ) -> None:
+    before = sys.getswitchinterval()
     stack = offline_stack_factory(parameter_overrides={"Flavor": "chocolate", "BucketName": "mine"})
     info = stack.info
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
     response = stack.client("lambda").invoke(
         FunctionName=info.functions["EchoFunction"], Payload=b"{}"
     )
@@ -116,6 +124,7 @@ def test_stop_frees_ports_ends_workers_and_allows_a_restart(
 
     stack.stop()
     assert not stack.running
+    assert sys.getswitchinterval() == pytest.approx(before)
     assert port_is_free(info.port)
     assert port_is_free(info.api_port)
     with pytest.raises(ProcessLookupError):

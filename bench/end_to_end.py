@@ -263,7 +263,7 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
 
 @contextlib.contextmanager
 def _plain_compute_process() -> Iterator[Any]:
-    from sagepipe_local.sagemaker.containers import ALLOCATOR_ENVIRONMENT
+    from sagepipe_local.processes import ALLOCATOR_ENVIRONMENT
 
     saved = {name: os.environ.get(name) for name in ALLOCATOR_ENVIRONMENT}
     os.environ.update(ALLOCATOR_ENVIRONMENT)  # read by the spawned process as it starts

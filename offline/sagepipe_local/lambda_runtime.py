@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from sagepipe_local import local_aws
-from sagepipe_local.processes import kill_group
+from sagepipe_local.processes import ALLOCATOR_ENVIRONMENT, kill_group
 
 LOG = logging.getLogger(__name__)
 FUNCTION_LOG = logging.getLogger("sagepipe_local.functions")
@@ -552,6 +552,7 @@ class LambdaRuntime:
                 "TZ": "UTC",
                 # What `sam local` sets: Powertools then keeps X-Ray tracing off.
                 "AWS_SAM_LOCAL": "true",
+                **ALLOCATOR_ENVIRONMENT,
             }
         )
         return environ

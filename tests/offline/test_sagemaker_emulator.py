@@ -26,8 +26,8 @@ from werkzeug.test import Client
 
 from sagepipe_local.local_aws import ACCOUNT_ID
 from sagepipe_local.moto_s3 import MotoS3Store
+from sagepipe_local.processes import ALLOCATOR_ENVIRONMENT
 from sagepipe_local.sagemaker import SageMakerEmulator
-from sagepipe_local.sagemaker.containers import ALLOCATOR_ENVIRONMENT
 
 REGION = "us-east-1"
 BUCKET = "emulator-test"

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus, urlsplit
 import pytest
 
 from sagepipe_local.lambda_invoke import invoke_in_process
+from sagepipe_local.processes import ALLOCATOR_ENVIRONMENT
 from sagepipe_local.stack import LocalStack
 
 pytestmark = pytest.mark.offline
@@ -153,6 +154,7 @@ def test_handler_sees_environment_layers_and_context(
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "sagepipe-EchoFunction"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
     assert "SAGEPIPE_LEAK_CHECK" not in answer["env_names"]
+    assert set(ALLOCATOR_ENVIRONMENT) <= set(answer["env_names"])  # as the plain baseline's
 
     code_dir = FIXTURES / "functions" / "echo"
     assert Path(answer["cwd"]) == code_dir

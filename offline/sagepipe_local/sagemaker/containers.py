@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
-from sagepipe_local.processes import kill_group
+from sagepipe_local.processes import ALLOCATOR_ENVIRONMENT, kill_group
 from sagepipe_local.sagemaker.jobs.base import (
     JobFailedError,
     JobStoppedError,
@@ -49,15 +49,6 @@ RELAY_POLL_SECONDS: Final = 0.05  # how often a waiting relay looks for a stop r
 STOP_GRACE_SECONDS: Final = 10.0
 EXIT_GRACE_SECONDS: Final = 2.0
 _PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]  # holds sagepipe_local
-# glibc's allocator keeps up to 256 MiB of freed memory instead of handing it back to the
-# system after each job: a warm container runs job after job, and the next job's XGBoost
-# parse and training then faulted all of its memory in again (the bench's training phase
-# 0.161-0.181 -> 0.141-0.143 s, medians of 10). The bench's plain-compute process runs
-# with the same settings, so that both sides compute alike.
-ALLOCATOR_ENVIRONMENT: Final = {
-    "MALLOC_TOP_PAD_": str(128 * 1024 * 1024),
-    "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
-}
 
 
 class ContainerError(Exception):

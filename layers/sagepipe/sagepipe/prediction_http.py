@@ -45,11 +45,16 @@ class ApiResponse:
         headers = {"Content-Type": "application/json"}
         if self.status == 503:
             headers["Retry-After"] = RETRY_AFTER_SECONDS
-        return {
-            "statusCode": self.status,
-            "headers": headers,
-            "body": json.dumps(self.body, separators=(",", ":"), allow_nan=False),
-        }
+        return {"statusCode": self.status, "headers": headers, "body": self._body_text()}
+
+    def _body_text(self) -> str:
+        if self.prediction is not None:
+            # Its scores were checked finite as they were decoded. msgspec writes 1,000 of
+            # them in ~25 us, json.dumps in ~400 us; the request's parser loaded msgspec.
+            import msgspec
+
+            return msgspec.json.encode(self.body).decode()
+        return json.dumps(self.body, separators=(",", ":"), allow_nan=False)
 
 
 def request_id(event: dict[str, Any], fallback: str = "") -> str:

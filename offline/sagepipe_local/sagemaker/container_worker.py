@@ -18,6 +18,7 @@ the job sees at its next `check_stop` (between XGBoost rounds, payloads, objects
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -25,7 +26,6 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -128,10 +128,18 @@ class _Control:
         return self._answers.get()
 
 
-@dataclass(frozen=True)
 class ContainerResources:
-    s3: S3Store
-    work_dir: Path
+    """A container's work directory, and S3 should a job's `run` ask for it: the emulator
+    stages the inputs and outputs of the kinds that run in containers, so their jobs
+    never do, and the client (~76 ms to create) is made only on first use."""
+
+    def __init__(self, s3_endpoint_url: str, region: str, work_dir: Path) -> None:
+        self._s3_endpoint_url, self._region = s3_endpoint_url, region
+        self.work_dir = work_dir
+
+    @functools.cached_property
+    def s3(self) -> S3Store:
+        return S3Store(self._s3_endpoint_url, self._region)
 
 
 class ContainerJob:
@@ -263,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     root.addHandler(forward)
     root.setLevel(logging.INFO)
     kinds = {kind.kind: kind for kind in job_kinds() if kind.runs_in_container}
-    resources = ContainerResources(S3Store(s3_url, region), work_dir)
+    resources = ContainerResources(s3_url, region, work_dir)
     control = _Control()
     runs: queue.Queue[dict[str, Any] | None] = queue.Queue()
     threading.Thread(

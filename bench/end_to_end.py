@@ -3,8 +3,8 @@
 Offline: the stack is already running (as a deployed stack would be); the clock starts
 at the S3 upload and stops when a prediction over HTTP is answered by the model version
 that upload trained. Plain compute: the same preprocessing, XGBoost training with the
-same hyperparameters and channels, and the test-set prediction, in this process, with no
-orchestration.
+same hyperparameters, channels and evaluation sets (train and validation, as the built-in
+algorithm has), and the test-set prediction, in this process, with no orchestration.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def plain_compute(source: Path, work: Path) -> PlainCompute:
         params,
         train,
         num_boost_round=rounds,
-        evals=[(validation, "validation")],
+        # The built-in algorithm scores the train set every round too (its log's
+        # train-rmse); the last set listed is the one early stopping watches.
+        evals=[(train, "train"), (validation, "validation")],
         early_stopping_rounds=early,
         verbose_eval=False,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import random
 from typing import Any
@@ -544,3 +546,58 @@ def test_a_regular_request_never_takes_the_reference_path(
     for contract in (xgboost_contract(), linear_contract()):
         batch = RecordEncoder(contract).encode_request(json.dumps({"instances": rows}), 10)
         assert batch.body.decode().split("\n") == [reference_line(contract, r) for r in rows]
+
+
+# --- the cyclic collector around the typed pass ----------------------------------------
+
+
+@pytest.fixture
+def collector_on() -> Any:
+    was_enabled = gc.isenabled()
+    gc.enable()
+    yield
+    if not was_enabled:
+        gc.disable()
+
+
+def _collector_during_typed_pass(
+    monkeypatch: pytest.MonkeyPatch, encoder: RecordEncoder
+) -> list[bool]:
+    seen: list[bool] = []
+    read = encoder._typed_rows
+
+    def reading(body: str | bytes) -> Any:
+        seen.append(gc.isenabled())
+        return read(body)
+
+    monkeypatch.setattr(encoder, "_typed_rows", reading)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [record()],  # typed pass
+        [record(rooms=True)],  # refused by the typed pass: the reference path names it
+        [record()] * 4,  # more rows than allowed
+    ],
+)
+def test_collector_is_paused_for_the_typed_pass_and_back_on_after(
+    monkeypatch: pytest.MonkeyPatch, collector_on: None, rows: list[dict[str, Any]]
+) -> None:
+    encoder = RecordEncoder(xgboost_contract())
+    seen = _collector_during_typed_pass(monkeypatch, encoder)
+    with contextlib.suppress(RequestError):
+        encoder.encode_request(json.dumps({"instances": rows}), 3)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_collector_left_off_when_the_caller_had_it_off(
+    monkeypatch: pytest.MonkeyPatch, collector_on: None
+) -> None:
+    gc.disable()
+    encoder = RecordEncoder(xgboost_contract())
+    _collector_during_typed_pass(monkeypatch, encoder)
+    encoder.encode_request(json.dumps({"instances": [record()]}), 3)
+    assert not gc.isenabled()

@@ -8,6 +8,7 @@ was evaluated on.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -215,16 +216,31 @@ class RecordEncoder:
         never disagree on what a request means.
         """
         check_body_size(body)
-        rows = self._typed_rows(body)
-        if rows is not None:
-            _check_row_count(len(rows), max_records)
-            columns = list(zip(*rows, strict=True))[: len(self._plan)]
-            try:
-                text = self._encode_columns(columns, len(rows), typed=True)
-                return self._batch(text, len(rows))
-            except _IrregularBatchError:
-                pass
+        # The typed pass holds one tuple per record at once and makes no reference
+        # cycles, so the cyclic collector is paused for it: at 1,000 records it set off
+        # young collections that only walked those tuples (2.91 -> 2.76 ms a request).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            batch = self._typed_batch(body, max_records)
+        finally:
+            if collecting:
+                gc.enable()
+        if batch is not None:
+            return batch
         return self.encode(parse_instances(body, max_records))
+
+    def _typed_batch(self, body: str | bytes, max_records: int) -> EncodedBatch | None:
+        rows = self._typed_rows(body)
+        if rows is None:
+            return None
+        _check_row_count(len(rows), max_records)
+        columns = list(zip(*rows, strict=True))[: len(self._plan)]
+        try:
+            text = self._encode_columns(columns, len(rows), typed=True)
+        except _IrregularBatchError:
+            return None
+        return self._batch(text, len(rows))
 
     def _batch(self, text: str, rows: int) -> EncodedBatch:
         body = text.encode()

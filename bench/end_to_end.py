@@ -246,6 +246,13 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         )
     )
     log.info(row("upload -> serving, first run", first.seconds, compute, "s", "higher"))
+    pair_ratios = sorted(r.seconds / p.total for r, p in zip(warm, plain, strict=True))
+    log.info(
+        "  each warm run over the plain compute right before it: %.2fx to %.2fx (median %.2fx)",
+        pair_ratios[0],
+        pair_ratios[-1],
+        statistics.median(pair_ratios),
+    )
     log.info(
         "  (ratio = offline time / plain compute time; medians of %d warm runs, each after "
         "one of %d plain computes, following %d warm-up runs)",

@@ -553,10 +553,13 @@ def test_a_regular_request_never_takes_the_reference_path(
 
 @pytest.fixture
 def collector_on() -> Any:
+    """The collector on for the test, and as it was afterwards."""
     was_enabled = gc.isenabled()
     gc.enable()
     yield
-    if not was_enabled:
+    if was_enabled:
+        gc.enable()
+    else:
         gc.disable()
 
 

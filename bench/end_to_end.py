@@ -113,10 +113,23 @@ PARTS: tuple[tuple[str, str, str, str | None], ...] = (
 )
 
 
+# What the jobs' descriptions tell of a run: phases, and how long after a job ended the
+# status check saw it (the check's CPU during training shows in the training phase).
+JOB_FIGURES: tuple[tuple[str, str | None], ...] = (
+    ("training: downloading", None),
+    ("training: training", "train"),
+    ("training: uploading", None),
+    ("training: seen done after", None),
+    ("transform: the job", "predict"),
+    ("transform: seen done after", None),
+)
+
+
 @dataclass(frozen=True)
 class OfflineRun:
     seconds: float  # upload -> a prediction served by the version the upload trained
     entered: dict[str, float]  # state -> seconds after the upload it was first entered
+    jobs: dict[str, float]  # JOB_FIGURES' labels -> seconds (DescribeTrainingJob & co.)
 
     def part(self, first: str, after: str) -> float:
         return self.entered[after] - self.entered[first]
@@ -200,7 +213,35 @@ class OfflineStack:
             if "stateEnteredEventDetails" in event:
                 name = event["stateEnteredEventDetails"]["name"]
                 entered.setdefault(name, event["timestamp"].timestamp() - uploaded_at)
-        return OfflineRun(seconds=seconds, entered=entered)
+        output = json.loads(sfn.describe_execution(executionArn=execution)["output"])
+        jobs = self._job_figures(output, entered, uploaded_at)
+        return OfflineRun(seconds=seconds, entered=entered, jobs=jobs)
+
+    def _job_figures(
+        self, output: dict[str, Any], entered: dict[str, float], uploaded_at: float
+    ) -> dict[str, float]:
+        sagemaker = self._stack.client("sagemaker")
+        training = sagemaker.describe_training_job(TrainingJobName=output["training"]["job_name"])
+        transform = sagemaker.describe_transform_job(
+            TransformJobName=output["transform"]["job_name"]
+        )
+        phases = {
+            step["Status"]: (step["EndTime"] - step["StartTime"]).total_seconds()
+            for step in training["SecondaryStatusTransitions"]
+            if "EndTime" in step
+        }
+        return {
+            "training: downloading": phases["Downloading"],
+            "training: training": phases["Training"],
+            "training: uploading": phases["Uploading"],
+            "training: seen done after": entered["TrainingDone"]
+            - (training["TrainingEndTime"].timestamp() - uploaded_at),
+            "transform: the job": (
+                transform["TransformEndTime"] - transform["CreationTime"]
+            ).total_seconds(),
+            "transform: seen done after": entered["TransformDone"]
+            - (transform["TransformEndTime"].timestamp() - uploaded_at),
+        }
 
 
 def run(log: logging.Logger, row: Callable[..., str]) -> None:
@@ -268,6 +309,10 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         _part(log, label, offline_seconds, plain_seconds)
     # Negative when the endpoint served the new model before RecordLive was entered.
     _part(log, "choice states, serving seen", [r.seconds - r.accounted for r in warm], None)
+    log.info("  inside the jobs (DescribeTrainingJob, DescribeTransformJob; medians):")
+    for label, plain_part in JOB_FIGURES:
+        plain_seconds = None if plain_part is None else [getattr(p, plain_part) for p in plain]
+        _part(log, label, [r.jobs[label] for r in warm], plain_seconds)
 
 
 @contextlib.contextmanager

@@ -189,6 +189,16 @@ def test_without_a_threshold_the_run_has_no_such_field() -> None:
     assert RunInput.from_dict(run.to_dict()).processing_threshold_bytes is None
 
 
+def test_a_run_carries_the_stacks_poll_seconds_and_has_no_default_of_its_own() -> None:
+    run = run_input_for(_upload("incoming/housing/a.csv"), StartRunSettings.from_env(BASE))
+    assert run is not None
+    data = run.to_dict()
+    assert RunInput.from_dict(data).poll_seconds == StartRunSettings.from_env(BASE).poll_seconds
+    del data["poll_seconds"]  # the state machine's Wait states read it
+    with pytest.raises(KeyError, match="poll_seconds"):
+        RunInput.from_dict(data)
+
+
 @pytest.mark.parametrize("value", ["-1", "many"])
 def test_invalid_threshold_setting(value: str) -> None:
     with pytest.raises(ConfigError, match="PROCESSING_THRESHOLD_MB"):

@@ -41,7 +41,7 @@ class RunInput:
             key=str(data["key"]),
             version_id=data.get("version_id"),
             size=int(data.get("size", 0)),
-            poll_seconds=int(data.get("poll_seconds", 30)),
+            poll_seconds=int(data["poll_seconds"]),  # the Wait states read it: no default
             processing_threshold_bytes=None if threshold is None else int(threshold),
         )
 

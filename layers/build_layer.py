@@ -42,6 +42,9 @@ def install_requirements(requirements: Path, target: Path) -> None:
         ],
         check=True,
     )  # fmt: skip
+    # pip's console scripts (jmespath's jp.py): written for this machine's interpreter,
+    # and nothing in a layer runs them.
+    shutil.rmtree(target / "bin", ignore_errors=True)
 
 
 def copy_sources(source: Path, target: Path) -> None:

@@ -4,6 +4,7 @@ an index: the layers' own modules, compiled to bytecode Lambda can load read-onl
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -58,3 +59,21 @@ def test_the_builder_refuses_another_python(
     monkeypatch.setattr(builder, "RUNTIME", (3, 99))
     with pytest.raises(SystemExit, match=r"Python 3\.99"):
         builder.build(_layer_source(tmp_path), tmp_path / "artifacts")
+
+
+def test_pips_console_scripts_are_not_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = _builder()
+    target = tmp_path / "python"
+
+    def pip_install(command: list[str], check: bool) -> subprocess.CompletedProcess[str]:
+        (target / "bin").mkdir(parents=True)
+        (target / "bin" / "jp.py").write_text("#!/usr/bin/python\n")
+        (target / "jmespath").mkdir()
+        (target / "jmespath" / "__init__.py").write_text("")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(builder.subprocess, "run", pip_install)
+    builder.install_requirements(tmp_path / "requirements.txt", target)
+    assert sorted(p.name for p in target.iterdir()) == ["jmespath"]

@@ -171,6 +171,7 @@ class OfflineStack:
                 Endpoint=self._notifications.url,
             )
             self._s3, self._sfn = stack.client("s3"), stack.client("stepfunctions")
+            self._sagemaker = stack.client("sagemaker")
             self._s3.put_object(
                 Bucket=stack.bucket,
                 Key=f"incoming/{MODEL}/pipeline.json",
@@ -220,9 +221,10 @@ class OfflineStack:
     def _job_figures(
         self, output: dict[str, Any], entered: dict[str, float], uploaded_at: float
     ) -> dict[str, float]:
-        sagemaker = self._stack.client("sagemaker")
-        training = sagemaker.describe_training_job(TrainingJobName=output["training"]["job_name"])
-        transform = sagemaker.describe_transform_job(
+        training = self._sagemaker.describe_training_job(
+            TrainingJobName=output["training"]["job_name"]
+        )
+        transform = self._sagemaker.describe_transform_job(
             TransformJobName=output["transform"]["job_name"]
         )
         phases = {
@@ -302,17 +304,15 @@ def run(log: logging.Logger, row: Callable[..., str]) -> None:
         WARM_UP_RUNS,
     )
     log.info("  where a warm run's time goes (medians), beside the plain process's parts:")
-    _part(log, "upload -> run started", [r.entered["ChoosePreprocessing"] for r in warm], None)
+    _part(log, "upload -> run started", [r.entered["ChoosePreprocessing"] for r in warm])
     for label, first_state, after_state, plain_part in PARTS:
         offline_seconds = [r.part(first_state, after_state) for r in warm]
-        plain_seconds = None if plain_part is None else [getattr(p, plain_part) for p in plain]
-        _part(log, label, offline_seconds, plain_seconds)
+        _part(log, label, offline_seconds, plain, plain_part)
     # Negative when the endpoint served the new model before RecordLive was entered.
-    _part(log, "choice states, serving seen", [r.seconds - r.accounted for r in warm], None)
+    _part(log, "choice states, serving seen", [r.seconds - r.accounted for r in warm])
     log.info("  inside the jobs (DescribeTrainingJob, DescribeTransformJob; medians):")
     for label, plain_part in JOB_FIGURES:
-        plain_seconds = None if plain_part is None else [getattr(p, plain_part) for p in plain]
-        _part(log, label, [r.jobs[label] for r in warm], plain_seconds)
+        _part(log, label, [r.jobs[label] for r in warm], plain, plain_part)
 
 
 @contextlib.contextmanager
@@ -334,6 +334,16 @@ def _plain_compute_process() -> Iterator[Any]:
         yield pool
 
 
-def _part(log: logging.Logger, label: str, offline: list[float], plain: list[float] | None) -> None:
-    counterpart = "(none)" if plain is None else f"{statistics.median(plain):.3f} s"
+def _part(
+    log: logging.Logger,
+    label: str,
+    offline: list[float],
+    plain: list[PlainCompute] | None = None,
+    plain_part: str | None = None,
+) -> None:
+    """One line: the offline median, beside the median of the plain compute's
+    `plain_part` (a PlainCompute field) if it has one."""
+    counterpart = "(none)"
+    if plain is not None and plain_part is not None:
+        counterpart = f"{statistics.median(getattr(p, plain_part) for p in plain):.3f} s"
     log.info("    %-34s %7.3f s   plain %s", label, statistics.median(offline), counterpart)

